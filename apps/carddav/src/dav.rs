@@ -1,0 +1,1 @@
+//! WebDAV / CardDAV XML (RFC 4918, 6352, 6578).

@@ -1,0 +1,3 @@
+//! The CardDAV connected app.
+pub mod dav;
+pub mod vcard;

@@ -1,0 +1,1 @@
+//! vCard (RFC 6350 / RFC 2426) reading and writing.

@@ -1,0 +1,266 @@
+use crate::{
+    AppError, AppRequest, AppResponse, Clock, Customer, CustomerDirectory, CustomerDraft,
+    ErrorKind, Installation, InstallationPort, InstallationStatus, Organization, Secret, SecretBox,
+};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What an app is: its kind, name and the actions it accepts. Returned by
+/// [`ExternalApp::manifest`]; the host reads it once at registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppManifest {
+    /// The app kind, unique in a host: lowercase letters, digits and `-` (e.g. `"carddav"`).
+    pub kind: String,
+    /// Display name.
+    pub name: String,
+    /// One-sentence description for the admin page.
+    pub description: String,
+    /// The app's version.
+    pub version: String,
+    /// Actions accepted by [`ExternalApp::action`], with a description each.
+    pub actions: Vec<ActionSpec>,
+    /// Names under `/.well-known/` this app answers for (e.g. `"carddav"`); see
+    /// [`ExternalApp::well_known`].
+    pub well_known: Vec<String>,
+}
+
+/// An action an app accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionSpec {
+    /// The action name used in the admin API.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+}
+
+impl AppManifest {
+    /// A manifest with no actions and no well-known names, version `0.1.0`.
+    pub fn new(kind: &str, name: &str, description: &str) -> Self {
+        AppManifest {
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            description: description.to_owned(),
+            version: "0.1.0".to_owned(),
+            actions: Vec::new(),
+            well_known: Vec::new(),
+        }
+    }
+    /// Adds an action (builder style).
+    pub fn with_action(mut self, name: &str, description: &str) -> Self {
+        self.actions.push(ActionSpec {
+            name: name.to_owned(),
+            description: description.to_owned(),
+        });
+        self
+    }
+    /// Sets the version (builder style).
+    pub fn with_version(mut self, version: &str) -> Self {
+        self.version = version.to_owned();
+        self
+    }
+    /// Claims a `/.well-known/{name}` entry point (builder style).
+    pub fn with_well_known(mut self, name: &str) -> Self {
+        self.well_known.push(name.to_owned());
+        self
+    }
+}
+
+/// Links the host gives apps for building URLs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostLinks {
+    /// The public origin clients use, without a trailing slash (e.g. `https://portico.example`).
+    pub public_url: String,
+    /// A template for a link to a customer in the platform's admin, with `{org}` and
+    /// `{customer}` placeholders; `None` if not configured.
+    pub admin_customer_url: Option<String>,
+}
+
+impl HostLinks {
+    /// The admin link for a customer, if a template is configured.
+    pub fn customer_link(&self, org: &Organization, customer: &Customer) -> Option<String> {
+        self.admin_customer_url.as_ref().map(|t| {
+            t.replace("{org}", org.id.as_str())
+                .replace("{customer}", customer.id.as_str())
+        })
+    }
+}
+
+/// Everything an app may use while serving one hook call. Built by the host per call; cheap to
+/// clone. New host capabilities arrive as new fields here, not as new hook parameters.
+#[derive(Clone)]
+pub struct AppContext {
+    /// The organization the call belongs to.
+    pub org: Organization,
+    /// The installation record as loaded at the start of the call.
+    pub installation: Installation,
+    /// The organization's customers.
+    pub customers: Arc<dyn CustomerDirectory>,
+    /// The installation's own record, for writes made while handling requests.
+    pub installation_store: Arc<dyn InstallationPort>,
+    /// Sealing and opening of this installation's secrets.
+    pub secrets: Arc<dyn SecretBox>,
+    /// URLs.
+    pub links: HostLinks,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AppContext {
+    /// The public URL of this installation's base, ending with `/`.
+    pub fn base_url(&self) -> String {
+        format!(
+            "{}/api/apps/{}/{}/",
+            self.links.public_url, self.org.id, self.installation.id
+        )
+    }
+}
+
+/// Input to [`ExternalApp::install`].
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct InstallInput {
+    /// App-specific configuration (JSON object or null).
+    #[serde(default)]
+    pub config: serde_json::Value,
+    /// Secret values carried over from an older system (e.g. an existing CardDAV password), so
+    /// clients already configured keep working. Apps name the fields they accept.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, Secret<String>>,
+}
+
+/// What [`ExternalApp::install`] returns.
+#[derive(Debug, Clone)]
+pub struct InstallOutcome {
+    /// The installation as it should be stored (status, account, data).
+    pub installation: Installation,
+    /// Shown once to the caller (e.g. a generated password). Never stored by the host.
+    pub reveal: serde_json::Value,
+}
+
+impl InstallOutcome {
+    /// The installation marked connected, with nothing to reveal.
+    pub fn connected(mut installation: Installation) -> Self {
+        installation.status = InstallationStatus::Connected;
+        InstallOutcome {
+            installation,
+            reveal: serde_json::Value::Null,
+        }
+    }
+}
+
+/// What [`ExternalApp::action`] returns.
+#[derive(Debug, Clone)]
+pub struct ActionOutcome {
+    /// A new version of the installation to store, if the action changed it.
+    pub installation: Option<Installation>,
+    /// The result shown to the caller.
+    pub result: serde_json::Value,
+}
+
+/// What [`ExternalApp::status`] reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppStatus {
+    /// The state.
+    pub status: InstallationStatus,
+    /// Explanation, if any.
+    pub text: Option<String>,
+    /// App-specific figures (e.g. number of contacts, last sync time).
+    pub details: serde_json::Value,
+}
+
+impl AppStatus {
+    /// The status stored on the installation, without details.
+    pub fn from_installation(installation: &Installation) -> Self {
+        AppStatus {
+            status: installation.status,
+            text: installation.status_text.clone(),
+            details: serde_json::Value::Null,
+        }
+    }
+}
+
+/// A customer write the host is about to store, offered to each installed app of the
+/// organization through [`ExternalApp::customer_changing`].
+#[derive(Debug)]
+pub struct CustomerChange<'a> {
+    /// The stored record before the write (`None` for a create).
+    pub before: Option<&'a Customer>,
+    /// The fields about to be written. An app may adjust them (e.g. patch the stored card).
+    pub draft: &'a mut CustomerDraft,
+}
+
+/// A connected app. The host holds each registered app as an `Arc<dyn ExternalApp>` for its whole
+/// life and calls the hooks concurrently from many tasks, so implementations keep shared state
+/// behind `Arc`/locks.
+///
+/// Every hook gets an [`AppContext`] scoped to one organization and installation.
+#[async_trait]
+pub trait ExternalApp: Send + Sync + 'static {
+    /// The app's manifest. Called once, when the app is registered.
+    fn manifest(&self) -> AppManifest;
+
+    /// Called when an organization installs the app. `cx.installation` is a fresh record
+    /// (status `pending`, empty data) that is stored only if this returns `Ok`. Set status,
+    /// account and data on the returned installation; put anything to show once (a generated
+    /// password) in `reveal`. If the app kind is already installed, the host does not call this
+    /// again: it returns the existing installation's account.
+    async fn install(
+        &self,
+        cx: &AppContext,
+        input: InstallInput,
+    ) -> Result<InstallOutcome, AppError>;
+
+    /// Reports the installation's health and figures for the admin.
+    async fn status(&self, cx: &AppContext) -> Result<AppStatus, AppError>;
+
+    /// Runs a named action from the manifest with a JSON argument. The default refuses every
+    /// action.
+    async fn action(
+        &self,
+        cx: &AppContext,
+        name: &str,
+        input: serde_json::Value,
+    ) -> Result<ActionOutcome, AppError> {
+        let _ = (cx, input);
+        Err(AppError::new(
+            ErrorKind::NotFound,
+            format!("unknown action '{name}'"),
+        ))
+    }
+
+    /// Called before the installation record is deleted; release anything held outside it.
+    /// After this the installation's URLs answer 404.
+    async fn uninstall(&self, cx: &AppContext) -> Result<(), AppError> {
+        let _ = cx;
+        Ok(())
+    }
+
+    /// Answers a request under the installation's base path (any method).
+    async fn handle(&self, cx: &AppContext, req: AppRequest) -> Result<AppResponse, AppError>;
+
+    /// Answers `/.well-known/{name}` for a name in the manifest. The host finds the installation
+    /// from the request's Basic credentials (username = organization slug) and calls this; the
+    /// app must check the password itself. The default answers 404.
+    async fn well_known(
+        &self,
+        cx: &AppContext,
+        name: &str,
+        req: AppRequest,
+    ) -> Result<AppResponse, AppError> {
+        let _ = (cx, req);
+        Err(AppError::not_found(format!("no /.well-known/{name} here")))
+    }
+
+    /// Called before the host stores a customer change made outside this app (the admin API,
+    /// an import), so the app can keep derived data in step in the same write — e.g. the CardDAV
+    /// app patches the stored card. The default does nothing.
+    async fn customer_changing(
+        &self,
+        cx: &AppContext,
+        change: CustomerChange<'_>,
+    ) -> Result<(), AppError> {
+        let _ = (cx, change);
+        Ok(())
+    }
+}

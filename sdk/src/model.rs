@@ -1,0 +1,277 @@
+use crate::ids::{CustomerId, InstallationId, OrgId};
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch (UTC).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The current time from the system clock.
+    pub fn now() -> Self {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Timestamp(ms)
+    }
+    /// Whole seconds since the epoch.
+    pub fn as_secs(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+}
+
+/// An organization: the tenant every other record belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organization {
+    /// Stable id.
+    pub id: OrgId,
+    /// Unique, URL-safe short name (lowercase letters, digits, `-`), e.g. the CardDAV username.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// The lifecycle state of an installation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstallationStatus {
+    /// Created, not yet connected.
+    Pending,
+    /// Working.
+    Connected,
+    /// Installed but failing; see the status text.
+    Error,
+    /// Turned off by an operator; requests get 404.
+    Disabled,
+}
+
+/// How a user connects to an installation (e.g. the CardDAV account to type into a phone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Account {
+    /// The username to sign in with.
+    pub username: String,
+    /// The URL to give to the client.
+    pub server_url: String,
+}
+
+/// The installed-app record: one app kind installed for one organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Installation {
+    /// Random, URL-safe id; the `{appId}` segment of the gateway path.
+    pub id: InstallationId,
+    /// The organization it belongs to.
+    pub org_id: OrgId,
+    /// The app kind (see [`crate::AppManifest::kind`]).
+    pub kind: String,
+    /// Lifecycle state.
+    pub status: InstallationStatus,
+    /// A human-readable explanation of the status, if any.
+    #[serde(default)]
+    pub status_text: Option<String>,
+    /// Connection details shown to the organization.
+    #[serde(default)]
+    pub account: Option<Account>,
+    /// The app's own JSON data. Secret fields are stored sealed (see [`crate::SecretBox`]).
+    #[serde(default)]
+    pub data: serde_json::Value,
+    /// Incremented by the store on every write; used for optimistic concurrency and caching.
+    pub revision: u64,
+    /// When the installation was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// A customer's card as last written, kept byte for byte by the host (which never parses it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCard {
+    /// The resource name a client chose (without extension), kept so its href stays the same.
+    /// Unique inside the organization.
+    pub name: String,
+    /// The card's UID. Unique inside the organization.
+    pub uid: String,
+    /// The card text (vCards are UTF-8).
+    pub text: String,
+    /// A strong entity tag for `text`, including the quotes.
+    pub etag: String,
+}
+
+/// A customer of an organization, as the platform models it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    /// Id, unique inside the organization.
+    pub id: CustomerId,
+    /// Full display name.
+    pub name: String,
+    /// Given (first) name, if known separately.
+    #[serde(default)]
+    pub given_name: Option<String>,
+    /// Family (last) name, if known separately.
+    #[serde(default)]
+    pub family_name: Option<String>,
+    /// Primary email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Primary phone.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Further emails, in order (the primary one not repeated).
+    #[serde(default)]
+    pub known_emails: Vec<String>,
+    /// Further phones, in order (the primary one not repeated).
+    #[serde(default)]
+    pub known_phones: Vec<String>,
+    /// Birthday as `YYYY-MM-DD`, or `--MM-DD` when the year is unknown.
+    #[serde(default)]
+    pub birthday: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Tags set by the platform.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The card last written by a client or patched by an app, if any.
+    #[serde(default)]
+    pub card: Option<StoredCard>,
+    /// When the record last changed (set by the store).
+    pub updated_at: Timestamp,
+    /// Incremented by the store on every write.
+    pub revision: u64,
+}
+
+impl Customer {
+    /// All emails, primary first, without duplicates.
+    pub fn all_emails(&self) -> Vec<&str> {
+        dedup_chain(self.email.as_deref(), &self.known_emails)
+    }
+    /// All phones, primary first, without duplicates.
+    pub fn all_phones(&self) -> Vec<&str> {
+        dedup_chain(self.phone.as_deref(), &self.known_phones)
+    }
+    /// The resource name clients see for this customer: the stored card's name, or the id.
+    pub fn resource_name(&self) -> &str {
+        match &self.card {
+            Some(card) => &card.name,
+            None => self.id.as_str(),
+        }
+    }
+}
+
+fn dedup_chain<'a>(first: Option<&'a str>, rest: &'a [String]) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::with_capacity(rest.len() + 1);
+    for v in first.into_iter().chain(rest.iter().map(String::as_str)) {
+        if !v.is_empty() && !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// The fields of a customer a caller sets; the store fills in id (if absent), revision and time.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerDraft {
+    /// Id to use; a random one if `None`.
+    #[serde(default)]
+    pub id: Option<CustomerId>,
+    /// Full display name (required, non-empty).
+    pub name: String,
+    /// Given name.
+    #[serde(default)]
+    pub given_name: Option<String>,
+    /// Family name.
+    #[serde(default)]
+    pub family_name: Option<String>,
+    /// Primary email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Primary phone.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Further emails.
+    #[serde(default)]
+    pub known_emails: Vec<String>,
+    /// Further phones.
+    #[serde(default)]
+    pub known_phones: Vec<String>,
+    /// `YYYY-MM-DD` or `--MM-DD`.
+    #[serde(default)]
+    pub birthday: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// A card to store with the customer.
+    #[serde(default)]
+    pub card: Option<StoredCard>,
+}
+
+impl CustomerDraft {
+    /// Builds a draft that writes `c`'s fields (used to update an existing customer).
+    pub fn from_customer(c: &Customer) -> Self {
+        CustomerDraft {
+            id: Some(c.id.clone()),
+            name: c.name.clone(),
+            given_name: c.given_name.clone(),
+            family_name: c.family_name.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+            known_emails: c.known_emails.clone(),
+            known_phones: c.known_phones.clone(),
+            birthday: c.birthday.clone(),
+            note: c.note.clone(),
+            tags: c.tags.clone(),
+            card: c.card.clone(),
+        }
+    }
+
+    /// Turns the draft into a customer with the given id, revision and time.
+    pub fn into_customer(self, id: CustomerId, revision: u64, now: Timestamp) -> Customer {
+        Customer {
+            id,
+            name: self.name,
+            given_name: self.given_name,
+            family_name: self.family_name,
+            email: self.email,
+            phone: self.phone,
+            known_emails: self.known_emails,
+            known_phones: self.known_phones,
+            birthday: self.birthday,
+            note: self.note,
+            tags: self.tags,
+            card: self.card,
+            updated_at: now,
+            revision,
+        }
+    }
+}
+
+/// One entry of an organization's change log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// The position in the organization's sequence (strictly increasing, starting at 1).
+    pub seq: u64,
+    /// The customer that changed.
+    pub customer_id: CustomerId,
+    /// The customer's resource name at the time (see [`Customer::resource_name`]).
+    pub resource_name: String,
+    /// True if the customer was deleted (a tombstone).
+    pub deleted: bool,
+}
+
+/// The changes after a sequence number, as returned by [`crate::CustomerDirectory::changes_since`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeBatch {
+    /// The changes, in sequence order, at most one per customer (the latest).
+    pub changes: Vec<Change>,
+    /// The sequence number to ask from next time: the last one included, or the current end of
+    /// the log when everything was returned.
+    pub next_seq: u64,
+    /// True if the limit cut the batch short (more changes follow `next_seq`).
+    pub truncated: bool,
+}

@@ -1,1 +1,16 @@
-//! host
+//! The Portico host: configuration, the app registry, the gateway, the admin API, the stores and
+//! secret sealing. The `portico` binary is a thin command-line layer over this crate.
+pub mod admin;
+pub mod config;
+pub mod core;
+pub mod demo;
+pub mod error;
+pub mod gateway;
+pub mod ports;
+pub mod registry;
+pub mod secrets;
+pub mod server;
+pub mod store;
+
+pub use crate::config::Config;
+pub use crate::core::Portico;

@@ -1,1 +1,326 @@
-fn main() {}
+//! `portico`: the command-line entry point. Every subcommand goes through the same host
+//! operations as the admin API.
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use portico_host::config::Config;
+use portico_host::{demo, registry, server, Portico};
+use portico_sdk::{InstallInput, InstallationId, OrgId, Secret};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "portico",
+    version,
+    about = "A host for connected apps; CardDAV included"
+)]
+struct Cli {
+    /// TOML configuration file (also PORTICO_CONFIG).
+    #[arg(long, global = true, env = "PORTICO_CONFIG")]
+    config: Option<PathBuf>,
+    /// Override one setting, e.g. --set server.listen=0.0.0.0:8080 (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Data directory (store.data_dir).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on (server.listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Run the server with a demo organization, its customers and the apps installed.
+    Demo {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Organizations.
+    #[command(subcommand)]
+    Org(OrgCmd),
+    /// Installations.
+    #[command(subcommand)]
+    App(AppCmd),
+    /// Customers.
+    #[command(subcommand)]
+    Customers(CustomerCmd),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Subcommand)]
+enum OrgCmd {
+    /// Create an organization.
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// List organizations.
+    List,
+}
+
+#[derive(Subcommand)]
+enum AppCmd {
+    /// Install an app kind for an organization (idempotent).
+    Install {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        kind: String,
+        /// Keep this installation id (migration from an older system).
+        #[arg(long)]
+        id: Option<String>,
+        /// App configuration as JSON.
+        #[arg(long)]
+        config_json: Option<String>,
+        /// A secret carried over, e.g. --secret password=… (repeatable).
+        #[arg(long = "secret", value_name = "NAME=VALUE")]
+        secrets: Vec<String>,
+    },
+    /// List an organization's installations.
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Show an installation's status.
+    Status {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        id: String,
+    },
+    /// Run an action (e.g. regenerate-password).
+    Action {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        input_json: Option<String>,
+    },
+    /// Uninstall.
+    Uninstall {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CustomerCmd {
+    /// Import customers from a JSON-lines file.
+    Import {
+        #[arg(long)]
+        org: String,
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print the effective configuration, secrets redacted.
+    Print,
+}
+
+fn split_kv(s: &str) -> anyhow::Result<(String, String)> {
+    let (k, v) = s
+        .split_once('=')
+        .with_context(|| format!("'{s}' is not KEY=VALUE"))?;
+    Ok((k.trim().to_owned(), v.to_owned()))
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut overrides: Vec<(String, String)> = cli
+        .set
+        .iter()
+        .map(|s| split_kv(s))
+        .collect::<anyhow::Result<_>>()?;
+    let is_demo = matches!(cli.command, Command::Demo { .. });
+    if let Some(d) = &cli.data_dir {
+        overrides.push(("store.data_dir".into(), d.display().to_string()));
+    } else if is_demo {
+        overrides.push(("store.data_dir".into(), "./data-demo".into()));
+    }
+    match &cli.command {
+        Command::Serve { listen: Some(l) } | Command::Demo { listen: Some(l) } => {
+            overrides.push(("server.listen".into(), l.clone()));
+        }
+        _ => {}
+    }
+    if is_demo {
+        overrides.push(("secrets.create_key_file".into(), "true".into()));
+    }
+    let mut cfg = Config::load(cli.config.as_deref(), std::env::vars(), &overrides)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cfg.log.filter)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Command::Config(ConfigCmd::Print) = cli.command {
+        print!("{}", cfg.print_redacted());
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve { .. } => {
+            let listener = TcpListener::bind(&cfg.server.listen)
+                .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
+            if cfg.server.public_url.is_none() {
+                cfg.server.public_url = Some(format!("http://{}", listener.local_addr()?));
+            }
+            let portico = server::build(&cfg, registry::builtin()?)?;
+            eprintln!("portico listening on {}", cfg.public_url());
+            rt.block_on(async { server::start(portico, &cfg, listener)?.await })?;
+        }
+        Command::Demo { .. } => {
+            let listener = TcpListener::bind(&cfg.server.listen)
+                .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
+            if cfg.server.public_url.is_none() {
+                cfg.server.public_url = Some(format!("http://{}", listener.local_addr()?));
+            }
+            let data_dir = cfg.store.data_dir.clone();
+            let token = match &cfg.admin.token {
+                Some(t) => t.expose().clone(),
+                None => demo::admin_token(&data_dir)?,
+            };
+            cfg.admin.token = Some(Secret::new(token.clone()));
+            let portico = server::build(&cfg, registry::builtin()?)?;
+            let creds = rt.block_on(demo::seed(&portico, &data_dir, &token))?;
+            println!("Portico demo is running at {}", cfg.public_url());
+            println!(
+                "  data directory: {} (master key: {})",
+                data_dir.display(),
+                cfg.key_file().display()
+            );
+            println!(
+                "  admin API:      {}/admin/api  (Authorization: Bearer {})",
+                cfg.public_url(),
+                creds.admin_token
+            );
+            println!();
+            println!("CardDAV — paste into your contacts app:");
+            println!("  server URL: {}", creds.carddav_url);
+            println!("  username:   {}", creds.carddav_username);
+            println!("  password:   {}", creds.carddav_password);
+            println!();
+            println!(
+                "Example app (hello): {}  (Authorization: Bearer {})",
+                creds.hello_url, creds.hello_token
+            );
+            rt.block_on(async { server::start(portico, &cfg, listener)?.await })?;
+        }
+        Command::Org(cmd) => {
+            let portico = server::build(&cfg, registry::builtin()?)?;
+            rt.block_on(org_cmd(&portico, cmd))?;
+        }
+        Command::App(cmd) => {
+            let portico = server::build(&cfg, registry::builtin()?)?;
+            rt.block_on(app_cmd(&portico, cmd))?;
+        }
+        Command::Customers(CustomerCmd::Import { org, file }) => {
+            let portico = server::build(&cfg, registry::builtin()?)?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let report = rt.block_on(portico.import_customers(&OrgId::parse(&org)?, &text))?;
+            print_json(&report)?;
+        }
+        Command::Config(_) => {}
+    }
+    Ok(())
+}
+
+async fn org_cmd(p: &Arc<Portico>, cmd: OrgCmd) -> anyhow::Result<()> {
+    match cmd {
+        OrgCmd::Create { slug, name, id } => {
+            let id = id.map(|i| OrgId::parse(&i)).transpose()?;
+            print_json(&p.create_org(&slug, &name, id).await?)
+        }
+        OrgCmd::List => print_json(&p.store.list_orgs().await?),
+    }
+}
+
+async fn app_cmd(p: &Arc<Portico>, cmd: AppCmd) -> anyhow::Result<()> {
+    match cmd {
+        AppCmd::Install {
+            org,
+            kind,
+            id,
+            config_json,
+            secrets,
+        } => {
+            let config = match config_json {
+                Some(j) => serde_json::from_str(&j).context("--config-json is not JSON")?,
+                None => serde_json::Value::Null,
+            };
+            let mut input = InstallInput {
+                config,
+                ..Default::default()
+            };
+            for s in secrets {
+                let (k, v) = split_kv(&s)?;
+                input.secrets.insert(k, Secret::new(v));
+            }
+            let id = id.map(|i| InstallationId::parse(&i)).transpose()?;
+            print_json(&p.install(&OrgId::parse(&org)?, &kind, input, id).await?)
+        }
+        AppCmd::List { org } => print_json(&p.installations(&OrgId::parse(&org)?).await?),
+        AppCmd::Status { org, id } => {
+            let (view, status) = p
+                .status(&OrgId::parse(&org)?, &InstallationId::parse(&id)?)
+                .await?;
+            print_json(&serde_json::json!({ "installation": view, "status": status }))
+        }
+        AppCmd::Action {
+            org,
+            id,
+            name,
+            input_json,
+        } => {
+            let input = match input_json {
+                Some(j) => serde_json::from_str(&j).context("--input-json is not JSON")?,
+                None => serde_json::json!({}),
+            };
+            let r = p
+                .action(
+                    &OrgId::parse(&org)?,
+                    &InstallationId::parse(&id)?,
+                    &name,
+                    input,
+                )
+                .await?;
+            print_json(&r)
+        }
+        AppCmd::Uninstall { org, id } => {
+            p.uninstall(&OrgId::parse(&org)?, &InstallationId::parse(&id)?)
+                .await?;
+            println!("uninstalled");
+            Ok(())
+        }
+    }
+}

@@ -33,6 +33,13 @@ impl<T> fmt::Display for Secret<T> {
     }
 }
 
+/// Serializes as the string `[redacted]`: printing a configuration or a record never shows it.
+impl<T> serde::Serialize for Secret<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
 impl<T> From<T> for Secret<T> {
     fn from(value: T) -> Self {
         Secret(value)

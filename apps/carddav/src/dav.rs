@@ -1,1 +1,0 @@
-//! WebDAV / CardDAV XML (RFC 4918, 6352, 6578).

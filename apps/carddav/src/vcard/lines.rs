@@ -1,0 +1,132 @@
+//! Splitting card text into logical (unfolded) content lines, remembering where each came from.
+
+use std::borrow::Cow;
+
+use super::CardError;
+
+/// One logical content line.
+#[derive(Debug, Clone)]
+pub(crate) struct RawLine<'a> {
+    /// Byte offset of its first physical line.
+    pub start: usize,
+    /// Byte offset just after its last physical line (line terminator included).
+    pub end: usize,
+    /// 1-based number of its first physical line.
+    pub line_no: usize,
+    /// The unfolded content, without line terminators.
+    pub content: Cow<'a, str>,
+}
+
+struct Builder<'a> {
+    line: RawLine<'a>,
+    /// Whether the header (before the first unquoted ':') says QUOTED-PRINTABLE; `None` until
+    /// the header is complete.
+    qp: Option<bool>,
+}
+
+impl<'a> Builder<'a> {
+    fn push(&mut self, more: &str, end: usize, max: Option<usize>) -> Result<(), CardError> {
+        if let Some(max) = max {
+            if self.line.content.len() + more.len() > max {
+                return Err(CardError::TooLarge);
+            }
+        }
+        self.line.content.to_mut().push_str(more);
+        self.line.end = end;
+        Ok(())
+    }
+
+    /// A vCard 2.1-style soft line break: a quoted-printable value whose physical line ends in
+    /// `=` continues on the next line, which does not start with whitespace.
+    fn is_qp_soft_break(&mut self, next: &str) -> bool {
+        if !self.line.content.ends_with('=') || next.eq_ignore_ascii_case("END:VCARD") {
+            return false;
+        }
+        if self.qp.is_none() {
+            self.qp = header_of(&self.line.content)
+                .map(|h| h.to_ascii_uppercase().contains("QUOTED-PRINTABLE"));
+        }
+        self.qp == Some(true)
+    }
+}
+
+/// The part of a content line before its first ':' that is not inside a quoted parameter value.
+pub(crate) fn header_of(content: &str) -> Option<&str> {
+    colon_index(content).map(|i| &content[..i])
+}
+
+/// The index of the ':' that separates a content line's header from its value.
+pub(crate) fn colon_index(content: &str) -> Option<usize> {
+    let mut quoted = false;
+    for (i, b) in content.bytes().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b':' if !quoted => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The line terminator a text mostly uses: CRLF unless its first line ends with a bare LF.
+pub(crate) fn line_ending(text: &str) -> &'static str {
+    match text.find('\n') {
+        Some(i) if i == 0 || text.as_bytes()[i - 1] != b'\r' => "\n",
+        _ => "\r\n",
+    }
+}
+
+/// Splits `text` into logical lines. Physical lines end in LF or CRLF; a line starting with a
+/// space or tab continues the previous one (that one whitespace character is removed); blank
+/// lines are skipped; a leading byte-order mark is ignored. With `max_line`, a logical line
+/// longer than that is [`CardError::TooLarge`]. Linear in the length of `text`.
+pub(crate) fn logical_lines(
+    text: &str,
+    max_line: Option<usize>,
+) -> Result<Vec<RawLine<'_>>, CardError> {
+    let mut pos = if text.starts_with('\u{feff}') { 3 } else { 0 };
+    let mut out: Vec<RawLine<'_>> = Vec::new();
+    let mut cur: Option<Builder<'_>> = None;
+    for (idx, phys) in text[pos..].split_inclusive('\n').enumerate() {
+        let start = pos;
+        pos += phys.len();
+        let body = phys.strip_suffix('\n').unwrap_or(phys);
+        let body = body.strip_suffix('\r').unwrap_or(body);
+        if body.is_empty() {
+            continue;
+        }
+        if let Some(b) = cur.as_mut() {
+            if b.is_qp_soft_break(body) {
+                let content = b.line.content.to_mut();
+                content.pop();
+                b.push(body, pos, max_line)?;
+                continue;
+            }
+            if body.starts_with([' ', '\t']) {
+                b.push(&body[1..], pos, max_line)?;
+                continue;
+            }
+        }
+        if let Some(b) = cur.take() {
+            out.push(b.line);
+        }
+        if let Some(max) = max_line {
+            if body.len() > max {
+                return Err(CardError::TooLarge);
+            }
+        }
+        cur = Some(Builder {
+            line: RawLine {
+                start,
+                end: pos,
+                line_no: idx + 1,
+                content: Cow::Borrowed(body),
+            },
+            qp: None,
+        });
+    }
+    if let Some(b) = cur {
+        out.push(b.line);
+    }
+    Ok(out)
+}

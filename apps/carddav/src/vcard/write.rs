@@ -1,0 +1,287 @@
+//! Writing: escaping, folding, serializing properties and rendering a customer's card.
+
+use portico_sdk::Customer;
+
+use super::date::{customer_birthday, format_rev, Date};
+use super::{Property, VCardVersion};
+
+/// The longest physical line, in octets, not counting the line break (RFC 6350 §3.2).
+const FOLD_AT: usize = 75;
+
+/// Escapes a TEXT value: `\` → `\\`, `,` → `\,`, `;` → `\;`, a line break (CRLF, LF or CR)
+/// → `\n`. ASCII control characters other than tab cannot appear in a vCard and are dropped.
+pub fn escape_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 8);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ',' => out.push_str("\\,"),
+            ';' => out.push_str("\\;"),
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push_str("\\n");
+            }
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push('\t'),
+            c if c.is_ascii_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Unescapes a TEXT value: `\n` and `\N` → line feed, `\,` `\;` `\\` → the character. `\:`
+/// (written by some exporters, e.g. in URLs) → `:`. Any other backslash is kept as written.
+pub fn unescape_text(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') | Some('N') => out.push('\n'),
+            Some(c @ (',' | ';' | '\\' | ':')) => out.push(c),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Folds one logical line into physical lines of at most 75 octets: CRLF plus one space
+/// before each continuation, never splitting a UTF-8 character. No line break is added after
+/// the last physical line.
+pub fn fold(line: &str) -> String {
+    let mut out = String::with_capacity(line.len() + line.len() / 24);
+    fold_into(&mut out, line, "\r\n");
+    out
+}
+
+/// [`fold`] with a chosen line break, appended to `out`.
+pub(crate) fn fold_into(out: &mut String, line: &str, eol: &str) {
+    let mut rest = line;
+    let mut limit = FOLD_AT;
+    loop {
+        if rest.len() <= limit {
+            out.push_str(rest);
+            return;
+        }
+        let mut cut = limit;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.push_str(&rest[..cut]);
+        out.push_str(eol);
+        out.push(' ');
+        rest = &rest[cut..];
+        limit = FOLD_AT - 1;
+    }
+}
+
+/// Appends a folded content line and its line break.
+pub(crate) fn push_line(out: &mut String, line: &str, eol: &str) {
+    fold_into(out, line, eol);
+    out.push_str(eol);
+}
+
+/// RFC 6868 encoding of a parameter value, quoted when it holds `,`, `;` or `:`.
+fn push_param_value(out: &mut String, v: &str) {
+    let mut enc = String::with_capacity(v.len());
+    let mut chars = v.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '^' => enc.push_str("^^"),
+            '"' => enc.push_str("^'"),
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                enc.push_str("^n");
+            }
+            '\n' => enc.push_str("^n"),
+            c if c.is_ascii_control() && c != '\t' => {}
+            c => enc.push(c),
+        }
+    }
+    if enc.contains([',', ';', ':']) {
+        out.push('"');
+        out.push_str(&enc);
+        out.push('"');
+    } else {
+        out.push_str(&enc);
+    }
+}
+
+/// `[group.]NAME[;PARAM=v,v…]` for a property.
+pub(crate) fn header(p: &Property) -> String {
+    let mut out = String::with_capacity(p.name.len() + 16);
+    if let Some(g) = &p.group {
+        out.push_str(g);
+        out.push('.');
+    }
+    out.push_str(&p.name);
+    for (name, values) in &p.params {
+        out.push(';');
+        out.push_str(name);
+        out.push('=');
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_param_value(&mut out, v);
+        }
+    }
+    out
+}
+
+/// The unfolded content line for a property.
+pub(crate) fn property_line(p: &Property) -> String {
+    let mut out = header(p);
+    out.push(':');
+    out.push_str(&p.value);
+    out
+}
+
+/// `(family, given)` for `N`: the customer's own parts, or — when both are absent — derived
+/// from the display name (last word = family, the words before it = given).
+pub(crate) fn name_parts(
+    name: &str,
+    given: Option<&str>,
+    family: Option<&str>,
+) -> (String, String) {
+    if given.is_some() || family.is_some() {
+        return (
+            family.unwrap_or_default().to_string(),
+            given.unwrap_or_default().to_string(),
+        );
+    }
+    let words: Vec<&str> = name.split_whitespace().collect();
+    match words.split_last() {
+        Some((last, rest)) => (last.to_string(), rest.join(" ")),
+        None => (String::new(), String::new()),
+    }
+}
+
+fn group_prefix(group: Option<&str>) -> String {
+    group.map(|g| format!("{g}.")).unwrap_or_default()
+}
+
+/// An `EMAIL` line as Portico writes it. The primary address carries `TYPE=INTERNET,pref`
+/// (3.0) or `PREF=1` (4.0); the others `TYPE=INTERNET` (3.0) or nothing (4.0).
+pub(crate) fn email_line(email: &str, primary: bool, version: VCardVersion) -> String {
+    let params = match (version, primary) {
+        (VCardVersion::V3, true) => ";TYPE=INTERNET,pref",
+        (VCardVersion::V3, false) => ";TYPE=INTERNET",
+        (VCardVersion::V4, true) => ";PREF=1",
+        (VCardVersion::V4, false) => "",
+    };
+    format!("EMAIL{params}:{}", escape_text(email))
+}
+
+/// A `TEL` line as Portico writes it (free text). The primary number carries `TYPE=pref`
+/// (3.0) or `PREF=1` (4.0).
+pub(crate) fn tel_line(phone: &str, primary: bool, version: VCardVersion) -> String {
+    let params = match (version, primary) {
+        (VCardVersion::V3, true) => ";TYPE=pref",
+        (VCardVersion::V4, true) => ";PREF=1",
+        (_, false) => "",
+    };
+    format!("TEL{params}:{}", escape_text(phone))
+}
+
+/// A `BDAY` line: 3.0 `YYYY-MM-DD` (or `X-APPLE-OMIT-YEAR=1604` with `1604-MM-DD` when the
+/// year is unknown); 4.0 `YYYYMMDD` or `--MMDD`.
+pub(crate) fn bday_line(group: Option<&str>, d: Date, version: VCardVersion) -> Option<String> {
+    let g = group_prefix(group);
+    match version {
+        VCardVersion::V3 => {
+            let (value, omit) = d.v3_value()?;
+            Some(if omit {
+                format!(
+                    "{g}BDAY;X-APPLE-OMIT-YEAR={}:{value}",
+                    super::date::OMIT_YEAR
+                )
+            } else {
+                format!("{g}BDAY:{value}")
+            })
+        }
+        VCardVersion::V4 => Some(format!("{g}BDAY:{}", d.v4_value()?)),
+    }
+}
+
+/// A URI value with anything that could break the line structure removed.
+fn clean_uri(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).collect()
+}
+
+/// Renders the card of a customer that has no stored card.
+///
+/// Properties, in this order: `BEGIN`, `VERSION`, `PRODID:-//Portico//CardDAV//EN`, `UID`,
+/// `FN`, `N` (family;given;;; — derived from the name when both parts are absent), one `EMAIL`
+/// per [`Customer::all_emails`] (see [`email_line`] for the parameters), one `TEL` per
+/// [`Customer::all_phones`], `BDAY` (skipped when not a valid date), `NOTE`, `URL` (the admin
+/// page, if given), `REV` (from `updated_at`, UTC), `END`. CRLF line breaks, lines folded at 75
+/// octets, TEXT values escaped. Deterministic: the same input gives the same bytes.
+pub fn render(
+    customer: &Customer,
+    uid: &str,
+    admin_url: Option<&str>,
+    version: VCardVersion,
+) -> String {
+    const EOL: &str = "\r\n";
+    let mut out = String::with_capacity(512);
+    let mut line = |l: &str| push_line(&mut out, l, EOL);
+    line("BEGIN:VCARD");
+    line(&format!("VERSION:{}", version.as_str()));
+    line("PRODID:-//Portico//CardDAV//EN");
+    line(&format!("UID:{}", escape_text(uid)));
+    line(&format!("FN:{}", escape_text(&customer.name)));
+    let (family, given) = name_parts(
+        &customer.name,
+        customer.given_name.as_deref(),
+        customer.family_name.as_deref(),
+    );
+    line(&format!(
+        "N:{};{};;;",
+        escape_text(&family),
+        escape_text(&given)
+    ));
+    for (i, email) in customer.all_emails().into_iter().enumerate() {
+        line(&email_line(email, i == 0, version));
+    }
+    for (i, phone) in customer.all_phones().into_iter().enumerate() {
+        line(&tel_line(phone, i == 0, version));
+    }
+    if let Some(bday) = customer
+        .birthday
+        .as_deref()
+        .and_then(customer_birthday)
+        .and_then(|d| bday_line(None, d, version))
+    {
+        line(&bday);
+    }
+    if let Some(note) = customer.note.as_deref().map(escape_text) {
+        if !note.is_empty() {
+            line(&format!("NOTE:{note}"));
+        }
+    }
+    if let Some(url) = admin_url.map(clean_uri) {
+        if !url.is_empty() {
+            line(&format!("URL:{url}"));
+        }
+    }
+    line(&format!("REV:{}", format_rev(customer.updated_at, version)));
+    line("END:VCARD");
+    out
+}

@@ -1,0 +1,277 @@
+//! One configuration tree, layered: defaults < TOML file < `PORTICO_SECTION__KEY` environment
+//! variables < command-line flags. Unknown keys anywhere are refused with their name.
+use portico_sdk::Secret;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// A configuration problem, reported at startup.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {reason}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The file, a variable or a flag does not fit the configuration (unknown key, wrong type).
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP server.
+    pub server: ServerConfig,
+    /// Storage.
+    pub store: StoreConfig,
+    /// Master key for sealed secrets.
+    pub secrets: SecretsConfig,
+    /// Admin API.
+    pub admin: AdminConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Public origin clients use (no trailing slash); defaults to `http://{listen}`.
+    pub public_url: Option<String>,
+    /// Largest accepted request body in bytes (larger: 413 before any app runs).
+    pub body_limit: usize,
+    /// Worker threads (0: one per core).
+    pub workers: usize,
+    /// Seconds in-flight requests get to finish on SIGTERM.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            body_limit: 16 * 1024 * 1024,
+            workers: 0,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+/// Which store backend.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// The embedded redb file store in `data_dir`.
+    #[default]
+    Embedded,
+}
+
+/// Storage settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Backend.
+    pub kind: StoreKind,
+    /// Data directory (embedded store, default key file).
+    pub data_dir: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            kind: StoreKind::Embedded,
+            data_dir: PathBuf::from("./data"),
+        }
+    }
+}
+
+/// Master key settings.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// The key itself (32 bytes, base64). Takes precedence over `key_file`.
+    pub key: Option<Secret<String>>,
+    /// A file holding the key; default `{data_dir}/master.key`.
+    pub key_file: Option<PathBuf>,
+    /// Create the key file with a new random key if it is missing (the demo does).
+    pub create_key_file: bool,
+}
+
+/// Admin API settings.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Bearer token for `/admin/api` (none: the admin API is closed).
+    pub token: Option<Secret<String>>,
+    /// Link template to a customer in the platform admin (`{org}`, `{customer}`).
+    pub customer_url: Option<String>,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` filter, e.g. `info` or `portico_host=debug`.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            filter: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// The public origin.
+    pub fn public_url(&self) -> String {
+        match &self.server.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.server.listen),
+        }
+    }
+
+    /// The key file path.
+    pub fn key_file(&self) -> PathBuf {
+        self.secrets
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.store.data_dir.join("master.key"))
+    }
+
+    /// Builds the layered configuration. `overrides` are `section.key=value` pairs from flags.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let mut tree = toml::Value::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            let value: toml::Value = toml::from_str(&text)
+                .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?;
+            merge(&mut tree, value);
+        }
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("PORTICO_") else {
+                continue;
+            };
+            if !rest.contains("__") {
+                continue; // not a config key (e.g. PORTICO_CONFIG)
+            }
+            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            set_path(&mut tree, &path, scalar(&value));
+        }
+        for (key, value) in overrides {
+            let path: Vec<String> = key.split('.').map(str::to_owned).collect();
+            set_path(&mut tree, &path, scalar(value));
+        }
+        tree.try_into::<Config>()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    /// The effective configuration as TOML, secrets shown as `[redacted]`.
+    pub fn print_redacted(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}"))
+    }
+}
+
+/// A value from the environment or a flag: booleans and integers typed, the rest strings.
+fn scalar(s: &str) -> toml::Value {
+    if let Ok(b) = s.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    if let Ok(i) = s.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    toml::Value::String(s.to_owned())
+}
+
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+fn set_path(tree: &mut toml::Value, path: &[String], value: toml::Value) {
+    let mut over = value;
+    for key in path.iter().rev() {
+        let mut t = toml::map::Map::new();
+        t.insert(key.clone(), over);
+        over = toml::Value::Table(t);
+    }
+    merge(tree, over);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(&file, "[server]\nlisten = \"0.0.0.0:1\"\nbody_limit = 10\n").unwrap();
+        let env = vec![
+            ("PORTICO_SERVER__BODY_LIMIT".to_string(), "20".to_string()),
+            ("PORTICO_CONFIG".to_string(), "ignored".to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+        ];
+        let flags = vec![("server.listen".to_string(), "127.0.0.1:9".to_string())];
+        let c = Config::load(Some(&file), env, &flags).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:9");
+        assert_eq!(c.server.body_limit, 20);
+        assert_eq!(c.server.shutdown_timeout_secs, 30);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(&file, "[server]\nlisten_on = \"x\"\n").unwrap();
+        let err = Config::load(Some(&file), vec![], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen_on"), "{err}");
+        let env = vec![("PORTICO_STORE__COLOUR".to_string(), "red".to_string())];
+        let err = Config::load(None, env, &[]).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+        let err = Config::load(None, vec![], &[("nope.x".into(), "1".into())]).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn print_redacts_secrets() {
+        let env = vec![(
+            "PORTICO_ADMIN__TOKEN".to_string(),
+            "s3cr3t-token".to_string(),
+        )];
+        let c = Config::load(None, env, &[]).unwrap();
+        assert_eq!(c.admin.token.as_ref().unwrap().expose(), "s3cr3t-token");
+        let printed = c.print_redacted();
+        assert!(!printed.contains("s3cr3t"));
+        assert!(printed.contains("[redacted]"));
+    }
+}

@@ -1,0 +1,615 @@
+//! The host's operations, shared by the admin API, the gateway and the CLI: organizations,
+//! installations (with the app hooks), customers (with the `customer_changing` hook).
+use crate::error::HostError;
+use crate::ports::{outcome, InstallationRecord, OrgDirectory};
+use crate::registry::{Registered, Registry};
+use crate::secrets::{InstallationSecrets, Sealer};
+use crate::store::Store;
+use dashmap::DashMap;
+use portico_sdk::{
+    AppContext, AppError, AppStatus, Clock, Customer, CustomerChange, CustomerDirectory,
+    CustomerDraft, CustomerId, ErrorKind, HostLinks, InstallInput, Installation, InstallationId,
+    InstallationStatus, OrgId, Organization, SystemClock,
+};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a resolved installation is trusted before it is read again. Other processes sharing
+/// the store see a change (a new password, an uninstall) within this time.
+pub const RESOLVE_TTL: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+struct Resolved {
+    at: Instant,
+    found: Option<(Organization, Installation)>,
+}
+
+/// The running host's state.
+pub struct Portico {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The registered apps.
+    pub registry: Registry,
+    /// The master key.
+    pub sealer: Sealer,
+    /// URLs for apps.
+    pub links: HostLinks,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    cache: DashMap<(String, String), Resolved>,
+}
+
+/// Checks an organization slug: 1–63 of `a-z 0-9 -`, not starting or ending with `-`.
+pub fn valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug.len() <= 63
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-')
+}
+
+/// The result of an install request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Installed {
+    /// The stored installation.
+    pub installation: InstallationView,
+    /// Shown once (e.g. the generated password); null when the app was already installed.
+    pub reveal: serde_json::Value,
+    /// False if the app was already installed and this returned the existing record.
+    pub created: bool,
+}
+
+/// An installation as the admin API shows it: no app data (it may hold sealed secrets).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InstallationView {
+    /// Id.
+    pub id: InstallationId,
+    /// Organization.
+    pub org_id: OrgId,
+    /// App kind.
+    pub kind: String,
+    /// State.
+    pub status: InstallationStatus,
+    /// Explanation.
+    pub status_text: Option<String>,
+    /// Connection details.
+    pub account: Option<portico_sdk::Account>,
+    /// The gateway URL of the installation.
+    pub url: String,
+    /// Revision.
+    pub revision: u64,
+}
+
+/// A partial update of a customer through the admin API: absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerPatch {
+    /// Refuse the update (412) unless the stored revision is this one.
+    #[serde(default)]
+    pub expected_revision: Option<u64>,
+    /// Name.
+    pub name: Option<String>,
+    /// Given name (null clears).
+    #[serde(default, with = "double_option")]
+    pub given_name: Option<Option<String>>,
+    /// Family name (null clears).
+    #[serde(default, with = "double_option")]
+    pub family_name: Option<Option<String>>,
+    /// Primary email (null clears).
+    #[serde(default, with = "double_option")]
+    pub email: Option<Option<String>>,
+    /// Primary phone (null clears).
+    #[serde(default, with = "double_option")]
+    pub phone: Option<Option<String>>,
+    /// Further emails.
+    pub known_emails: Option<Vec<String>>,
+    /// Further phones.
+    pub known_phones: Option<Vec<String>>,
+    /// Birthday (null clears).
+    #[serde(default, with = "double_option")]
+    pub birthday: Option<Option<String>>,
+    /// Note (null clears).
+    #[serde(default, with = "double_option")]
+    pub note: Option<Option<String>>,
+    /// Tags.
+    pub tags: Option<Vec<String>>,
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(d).map(Some)
+    }
+}
+
+impl CustomerPatch {
+    /// The draft that results from applying this patch to `c`.
+    pub fn apply(self, c: &Customer) -> CustomerDraft {
+        let mut d = CustomerDraft::from_customer(c);
+        if let Some(v) = self.name {
+            d.name = v;
+        }
+        if let Some(v) = self.given_name {
+            d.given_name = v;
+        }
+        if let Some(v) = self.family_name {
+            d.family_name = v;
+        }
+        if let Some(v) = self.email {
+            d.email = v;
+        }
+        if let Some(v) = self.phone {
+            d.phone = v;
+        }
+        if let Some(v) = self.known_emails {
+            d.known_emails = v;
+        }
+        if let Some(v) = self.known_phones {
+            d.known_phones = v;
+        }
+        if let Some(v) = self.birthday {
+            d.birthday = v;
+        }
+        if let Some(v) = self.note {
+            d.note = v;
+        }
+        if let Some(v) = self.tags {
+            d.tags = v;
+        }
+        d
+    }
+}
+
+/// What a bulk import did.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ImportReport {
+    /// Customers created.
+    pub created: usize,
+    /// Customers updated (the line named an existing id).
+    pub updated: usize,
+    /// Lines refused, with line number and reason. Refused lines change nothing.
+    pub errors: Vec<(usize, String)>,
+}
+
+impl Portico {
+    /// A host over a store with the given apps.
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Registry,
+        sealer: Sealer,
+        links: HostLinks,
+    ) -> Self {
+        Portico {
+            store,
+            registry,
+            sealer,
+            links,
+            clock: Arc::new(SystemClock),
+            cache: DashMap::new(),
+        }
+    }
+
+    /// The public gateway URL of an installation.
+    pub fn installation_url(&self, inst: &Installation) -> String {
+        format!(
+            "{}/api/apps/{}/{}/",
+            self.links.public_url, inst.org_id, inst.id
+        )
+    }
+
+    fn view(&self, inst: &Installation) -> InstallationView {
+        InstallationView {
+            id: inst.id.clone(),
+            org_id: inst.org_id.clone(),
+            kind: inst.kind.clone(),
+            status: inst.status,
+            status_text: inst.status_text.clone(),
+            account: inst.account.clone(),
+            url: self.installation_url(inst),
+            revision: inst.revision,
+        }
+    }
+
+    /// Drops cached lookups of an installation (after this process changed it).
+    pub fn invalidate(&self, org: &OrgId, id: &InstallationId) {
+        self.cache.remove(&(org.to_string(), id.to_string()));
+    }
+
+    /// The context an app gets for one call.
+    pub fn context(self: &Arc<Self>, org: &Organization, inst: &Installation) -> AppContext {
+        let me = Arc::downgrade(self);
+        AppContext {
+            org: org.clone(),
+            installation: inst.clone(),
+            customers: Arc::new(self.directory(&org.id)),
+            installation_store: Arc::new(InstallationRecord {
+                store: self.store.clone(),
+                installation: inst.clone(),
+                on_change: Arc::new(move |i: &Installation| {
+                    if let Some(p) = me.upgrade() {
+                        p.invalidate(&i.org_id, &i.id);
+                    }
+                }),
+            }),
+            secrets: Arc::new(InstallationSecrets {
+                sealer: self.sealer.clone(),
+                installation: inst.id.clone(),
+            }),
+            links: self.links.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// The organization's customers.
+    pub fn directory(&self, org: &OrgId) -> OrgDirectory {
+        OrgDirectory {
+            store: self.store.clone(),
+            org: org.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// Resolves `{org}/{installation}` from the gateway path, scoped to the organization.
+    /// Unknown, foreign, malformed and disabled all give `None`.
+    pub async fn resolve(
+        &self,
+        org: &str,
+        id: &str,
+    ) -> Result<Option<(Organization, Installation, Registered)>, HostError> {
+        let (Ok(org_id), Ok(inst_id)) = (OrgId::parse(org), InstallationId::parse(id)) else {
+            return Ok(None);
+        };
+        let key = (org.to_owned(), id.to_owned());
+        let cached = self
+            .cache
+            .get(&key)
+            .filter(|r| r.at.elapsed() < RESOLVE_TTL)
+            .map(|r| r.clone());
+        let found = match cached {
+            Some(r) => r.found,
+            None => {
+                let found = match self.store.get_org(&org_id).await? {
+                    None => None,
+                    Some(o) => self
+                        .store
+                        .get_installation(&org_id, &inst_id)
+                        .await?
+                        .map(|i| (o, i)),
+                };
+                if self.cache.len() > 100_000 {
+                    self.cache.clear();
+                }
+                self.cache.insert(
+                    key,
+                    Resolved {
+                        at: Instant::now(),
+                        found: found.clone(),
+                    },
+                );
+                found
+            }
+        };
+        Ok(found.and_then(|(o, i)| {
+            if i.status == InstallationStatus::Disabled {
+                return None;
+            }
+            self.registry.get(&i.kind).map(|r| (o, i, r))
+        }))
+    }
+
+    // ----- organizations -----
+
+    /// Creates an organization.
+    pub async fn create_org(
+        &self,
+        slug: &str,
+        name: &str,
+        id: Option<OrgId>,
+    ) -> Result<Organization, HostError> {
+        if !valid_slug(slug) {
+            return Err(HostError::kind(
+                ErrorKind::Unprocessable,
+                "slug must be 1-63 lowercase letters, digits or '-', not starting or ending with '-'",
+            ));
+        }
+        if name.trim().is_empty() {
+            return Err(HostError::kind(
+                ErrorKind::Unprocessable,
+                "name must not be empty",
+            ));
+        }
+        let org = Organization {
+            id: id.unwrap_or_else(OrgId::random),
+            slug: slug.to_owned(),
+            name: name.trim().to_owned(),
+        };
+        Ok(outcome(self.store.create_org(&org).await?, "organization")?)
+    }
+
+    /// An organization, or 404.
+    pub async fn org(&self, id: &OrgId) -> Result<Organization, HostError> {
+        self.store
+            .get_org(id)
+            .await?
+            .ok_or_else(|| HostError::kind(ErrorKind::NotFound, "organization not found"))
+    }
+
+    // ----- installations -----
+
+    fn app(&self, kind: &str) -> Result<Registered, HostError> {
+        self.registry
+            .get(kind)
+            .ok_or_else(|| HostError::kind(ErrorKind::NotFound, format!("no app kind '{kind}'")))
+    }
+
+    async fn installation(
+        &self,
+        org: &OrgId,
+        id: &InstallationId,
+    ) -> Result<Installation, HostError> {
+        self.store
+            .get_installation(org, id)
+            .await?
+            .ok_or_else(|| HostError::kind(ErrorKind::NotFound, "installation not found"))
+    }
+
+    /// Installs an app kind for an organization, or returns the existing installation of that
+    /// kind. `id` lets a migration keep the installation id (and so the URL) of an older system.
+    pub async fn install(
+        self: &Arc<Self>,
+        org_id: &OrgId,
+        kind: &str,
+        input: InstallInput,
+        id: Option<InstallationId>,
+    ) -> Result<Installed, HostError> {
+        let org = self.org(org_id).await?;
+        let reg = self.app(kind)?;
+        let existing = self.store.list_installations(org_id).await?;
+        if let Some(found) = existing.iter().find(|i| i.kind == kind) {
+            if id.as_ref().is_some_and(|want| want != &found.id) {
+                return Err(HostError::kind(
+                    ErrorKind::Conflict,
+                    format!("'{kind}' is already installed with another id"),
+                ));
+            }
+            return Ok(Installed {
+                installation: self.view(found),
+                reveal: serde_json::Value::Null,
+                created: false,
+            });
+        }
+        let now = self.clock.now();
+        let fresh = Installation {
+            id: id.unwrap_or_else(InstallationId::random),
+            org_id: org_id.clone(),
+            kind: kind.to_owned(),
+            status: InstallationStatus::Pending,
+            status_text: None,
+            account: None,
+            data: serde_json::Value::Null,
+            revision: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let cx = self.context(&org, &fresh);
+        let out = reg.app.install(&cx, input).await?;
+        let mut inst = out.installation;
+        inst.id = fresh.id.clone();
+        inst.org_id = fresh.org_id.clone();
+        inst.kind = fresh.kind.clone();
+        inst.revision = 1;
+        inst.created_at = now;
+        inst.updated_at = now;
+        let stored = outcome(self.store.insert_installation(&inst).await?, "installation")?;
+        self.invalidate(org_id, &stored.id);
+        tracing::info!(org = %org_id, installation = %stored.id, kind, "installed");
+        Ok(Installed {
+            installation: self.view(&stored),
+            reveal: out.reveal,
+            created: true,
+        })
+    }
+
+    /// The installations of an organization.
+    pub async fn installations(&self, org: &OrgId) -> Result<Vec<InstallationView>, HostError> {
+        self.org(org).await?;
+        Ok(self
+            .store
+            .list_installations(org)
+            .await?
+            .iter()
+            .map(|i| self.view(i))
+            .collect())
+    }
+
+    /// The installation with the status its app reports.
+    pub async fn status(
+        self: &Arc<Self>,
+        org_id: &OrgId,
+        id: &InstallationId,
+    ) -> Result<(InstallationView, AppStatus), HostError> {
+        let org = self.org(org_id).await?;
+        let inst = self.installation(org_id, id).await?;
+        let reg = self.app(&inst.kind)?;
+        let status = reg.app.status(&self.context(&org, &inst)).await?;
+        Ok((self.view(&inst), status))
+    }
+
+    /// Runs an app action.
+    pub async fn action(
+        self: &Arc<Self>,
+        org_id: &OrgId,
+        id: &InstallationId,
+        name: &str,
+        input: serde_json::Value,
+    ) -> Result<serde_json::Value, HostError> {
+        let org = self.org(org_id).await?;
+        let inst = self.installation(org_id, id).await?;
+        let reg = self.app(&inst.kind)?;
+        if !reg.manifest.actions.iter().any(|a| a.name == name) {
+            return Err(HostError::kind(
+                ErrorKind::NotFound,
+                format!("unknown action '{name}'"),
+            ));
+        }
+        let out = reg
+            .app
+            .action(&self.context(&org, &inst), name, input)
+            .await?;
+        if let Some(mut next) = out.installation {
+            next.id = inst.id.clone();
+            next.org_id = inst.org_id.clone();
+            next.kind = inst.kind.clone();
+            next.revision = inst.revision;
+            next.updated_at = self.clock.now();
+            outcome(self.store.update_installation(&next).await?, "installation")?;
+            self.invalidate(org_id, id);
+        }
+        tracing::info!(org = %org_id, installation = %id, action = name, "action run");
+        Ok(out.result)
+    }
+
+    /// Uninstalls: the app's hook runs, then the record is deleted and its URLs answer 404.
+    pub async fn uninstall(
+        self: &Arc<Self>,
+        org_id: &OrgId,
+        id: &InstallationId,
+    ) -> Result<(), HostError> {
+        let org = self.org(org_id).await?;
+        let inst = self.installation(org_id, id).await?;
+        if let Some(reg) = self.registry.get(&inst.kind) {
+            reg.app.uninstall(&self.context(&org, &inst)).await?;
+        }
+        outcome(
+            self.store.delete_installation(org_id, id).await?,
+            "installation",
+        )?;
+        self.invalidate(org_id, id);
+        tracing::info!(org = %org_id, installation = %id, "uninstalled");
+        Ok(())
+    }
+
+    // ----- customers -----
+
+    /// Lets every installed app of the organization adjust a customer write before it is stored.
+    async fn run_customer_hooks(
+        self: &Arc<Self>,
+        org: &Organization,
+        before: Option<&Customer>,
+        draft: &mut CustomerDraft,
+    ) -> Result<(), HostError> {
+        for inst in self.store.list_installations(&org.id).await? {
+            if inst.status == InstallationStatus::Disabled {
+                continue;
+            }
+            if let Some(reg) = self.registry.get(&inst.kind) {
+                let cx = self.context(org, &inst);
+                reg.app
+                    .customer_changing(&cx, CustomerChange { before, draft })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a customer through the admin path.
+    pub async fn create_customer(
+        self: &Arc<Self>,
+        org_id: &OrgId,
+        mut draft: CustomerDraft,
+    ) -> Result<Customer, HostError> {
+        let org = self.org(org_id).await?;
+        self.run_customer_hooks(&org, None, &mut draft).await?;
+        Ok(self.directory(org_id).create(draft).await?)
+    }
+
+    /// Updates a customer through the admin path.
+    pub async fn update_customer(
+        self: &Arc<Self>,
+        org_id: &OrgId,
+        id: &CustomerId,
+        patch: CustomerPatch,
+    ) -> Result<Customer, HostError> {
+        let org = self.org(org_id).await?;
+        let dir = self.directory(org_id);
+        let before = dir
+            .get(id)
+            .await?
+            .ok_or_else(|| HostError::kind(ErrorKind::NotFound, "customer not found"))?;
+        if patch
+            .expected_revision
+            .is_some_and(|r| r != before.revision)
+        {
+            return Err(AppError::precondition_failed("the customer changed meanwhile").into());
+        }
+        let expected = Some(before.revision);
+        let mut draft = patch.apply(&before);
+        self.run_customer_hooks(&org, Some(&before), &mut draft)
+            .await?;
+        // The write is conditional on the revision the hooks saw, so a concurrent change is
+        // never overwritten with a card patched from stale data.
+        Ok(dir.update(id, draft, expected).await?)
+    }
+
+    /// Deletes a customer.
+    pub async fn delete_customer(
+        &self,
+        org_id: &OrgId,
+        id: &CustomerId,
+        expected_revision: Option<u64>,
+    ) -> Result<(), HostError> {
+        self.org(org_id).await?;
+        Ok(self.directory(org_id).delete(id, expected_revision).await?)
+    }
+
+    /// Imports JSON lines (one customer draft per line); a line with an existing id updates it.
+    pub async fn import_customers(
+        self: &Arc<Self>,
+        org_id: &OrgId,
+        text: &str,
+    ) -> Result<ImportReport, HostError> {
+        let org = self.org(org_id).await?;
+        let dir = self.directory(org_id);
+        let mut report = ImportReport::default();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut draft: CustomerDraft = match serde_json::from_str(line) {
+                Ok(d) => d,
+                Err(e) => {
+                    report.errors.push((n + 1, e.to_string()));
+                    continue;
+                }
+            };
+            let before = match &draft.id {
+                Some(id) => dir.get(id).await?,
+                None => None,
+            };
+            self.run_customer_hooks(&org, before.as_ref(), &mut draft)
+                .await?;
+            let res = match &before {
+                Some(b) => dir
+                    .update(&b.id, draft, Some(b.revision))
+                    .await
+                    .map(|_| false),
+                None => dir.create(draft).await.map(|_| true),
+            };
+            match res {
+                Ok(true) => report.created += 1,
+                Ok(false) => report.updated += 1,
+                Err(e) if matches!(e.kind, ErrorKind::Internal | ErrorKind::Unavailable) => {
+                    return Err(e.into())
+                }
+                Err(e) => report.errors.push((n + 1, e.message)),
+            }
+        }
+        Ok(report)
+    }
+}

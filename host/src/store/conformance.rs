@@ -1,0 +1,460 @@
+//! The store conformance suite: one behavioural contract, run against every backend (the
+//! embedded store in `host` tests; the MongoDB store where a server is available). Each case
+//! panics with a message naming the rule it checks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::{Outcome, Store};
+use portico_sdk::{
+    CustomerDraft, CustomerId, Installation, InstallationId, InstallationStatus, OrgId,
+    Organization, StoredCard, Timestamp,
+};
+
+fn org(id: &str) -> Organization {
+    Organization {
+        id: OrgId::parse(id).unwrap(),
+        slug: id.to_owned(),
+        name: id.to_uppercase(),
+    }
+}
+
+fn draft(name: &str) -> CustomerDraft {
+    CustomerDraft {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+fn card(name: &str, uid: &str) -> StoredCard {
+    StoredCard {
+        name: name.into(),
+        uid: uid.into(),
+        text: "BEGIN:VCARD".into(),
+        etag: "\"x\"".into(),
+    }
+}
+
+fn installation(org: &OrgId) -> Installation {
+    Installation {
+        id: InstallationId::random(),
+        org_id: org.clone(),
+        kind: "hello".into(),
+        status: InstallationStatus::Pending,
+        status_text: None,
+        account: None,
+        data: serde_json::json!({"a": 1}),
+        revision: 1,
+        created_at: Timestamp(1),
+        updated_at: Timestamp(1),
+    }
+}
+
+/// Runs every case. `prefix` keeps the ids of repeated runs on one database apart.
+pub async fn run_all(store: &dyn Store, prefix: &str) {
+    store.ping().await.expect("ping");
+    organizations(store, prefix).await;
+    installations(store, prefix).await;
+    customers_and_isolation(store, prefix).await;
+    revisions(store, prefix).await;
+    change_log(store, prefix).await;
+    uniqueness(store, prefix).await;
+    paging(store, prefix).await;
+}
+
+async fn organizations(store: &dyn Store, p: &str) {
+    let a = org(&format!("{p}org-a"));
+    assert!(matches!(
+        store.create_org(&a).await.unwrap(),
+        Outcome::Done(_)
+    ));
+    assert!(
+        matches!(store.create_org(&a).await.unwrap(), Outcome::Conflict(_)),
+        "a duplicate organization id is a conflict"
+    );
+    let mut same_slug = org(&format!("{p}org-b"));
+    same_slug.slug = a.slug.clone();
+    assert!(
+        matches!(
+            store.create_org(&same_slug).await.unwrap(),
+            Outcome::Conflict(_)
+        ),
+        "a duplicate slug is a conflict"
+    );
+    assert_eq!(store.get_org(&a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        store.find_org_by_slug(&a.slug).await.unwrap(),
+        Some(a.clone())
+    );
+    assert!(
+        store.get_org(&same_slug.id).await.unwrap().is_none(),
+        "a refused org is not stored"
+    );
+    assert!(store.list_orgs().await.unwrap().contains(&a));
+}
+
+async fn installations(store: &dyn Store, p: &str) {
+    let a = org(&format!("{p}inst-a"));
+    let b = org(&format!("{p}inst-b"));
+    store.create_org(&a).await.unwrap();
+    store.create_org(&b).await.unwrap();
+    let inst = installation(&a.id);
+    let stored = store
+        .insert_installation(&inst)
+        .await
+        .unwrap()
+        .done()
+        .unwrap();
+    assert!(matches!(
+        store.insert_installation(&inst).await.unwrap(),
+        Outcome::Conflict(_)
+    ));
+    assert_eq!(
+        store.get_installation(&a.id, &inst.id).await.unwrap(),
+        Some(stored.clone())
+    );
+    assert!(
+        store
+            .get_installation(&b.id, &inst.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "another org's installation is invisible"
+    );
+    assert!(store.list_installations(&b.id).await.unwrap().is_empty());
+    let mut changed = stored.clone();
+    changed.status = InstallationStatus::Connected;
+    let v2 = store
+        .update_installation(&changed)
+        .await
+        .unwrap()
+        .done()
+        .unwrap();
+    assert_eq!(v2.revision, stored.revision + 1);
+    assert_eq!(
+        store.update_installation(&changed).await.unwrap(),
+        Outcome::PreconditionFailed,
+        "a stale revision is refused"
+    );
+    let mut foreign = v2.clone();
+    foreign.org_id = b.id.clone();
+    assert_eq!(
+        store.update_installation(&foreign).await.unwrap(),
+        Outcome::NotFound
+    );
+    assert_eq!(
+        store.delete_installation(&b.id, &inst.id).await.unwrap(),
+        Outcome::NotFound
+    );
+    assert_eq!(
+        store.delete_installation(&a.id, &inst.id).await.unwrap(),
+        Outcome::Done(())
+    );
+    assert!(store
+        .get_installation(&a.id, &inst.id)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn customers_and_isolation(store: &dyn Store, p: &str) {
+    let a = org(&format!("{p}cust-a"));
+    // A prefix of the other org's id: key ranges must not overlap.
+    let b = org(&format!("{p}cust-ab"));
+    store.create_org(&a).await.unwrap();
+    store.create_org(&b).await.unwrap();
+    let c = store
+        .create_customer(&a.id, draft("Ann"), Timestamp(5))
+        .await
+        .unwrap()
+        .done()
+        .unwrap();
+    assert_eq!(c.revision, 1);
+    assert_eq!(c.updated_at, Timestamp(5));
+    store
+        .create_customer(&b.id, draft("Bob"), Timestamp(5))
+        .await
+        .unwrap();
+    assert!(
+        store.get_customer(&b.id, &c.id).await.unwrap().is_none(),
+        "no cross-org reads"
+    );
+    assert_eq!(store.count_customers(&a.id).await.unwrap(), 1);
+    assert_eq!(store.count_customers(&b.id).await.unwrap(), 1);
+    let listed = store.list_customers(&a.id, None, 100).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name, "Ann");
+    assert_eq!(
+        store
+            .update_customer(&b.id, &c.id, draft("X"), None, Timestamp(6))
+            .await
+            .unwrap(),
+        Outcome::NotFound,
+        "no cross-org writes"
+    );
+    assert_eq!(
+        store.delete_customer(&b.id, &c.id, None).await.unwrap(),
+        Outcome::NotFound
+    );
+    assert_eq!(
+        store
+            .get_customer(&a.id, &c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "Ann"
+    );
+    assert_eq!(
+        store.current_seq(&b.id).await.unwrap(),
+        1,
+        "each org has its own sequence"
+    );
+    let by_name = store
+        .find_customer_by_resource_name(&a.id, c.id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(
+        by_name.map(|x| x.id),
+        Some(c.id.clone()),
+        "resource name defaults to the id"
+    );
+    assert!(store
+        .find_customer_by_resource_name(&b.id, c.id.as_str())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn revisions(store: &dyn Store, p: &str) {
+    let a = org(&format!("{p}rev"));
+    store.create_org(&a).await.unwrap();
+    let c = store
+        .create_customer(&a.id, draft("Ann"), Timestamp(5))
+        .await
+        .unwrap()
+        .done()
+        .unwrap();
+    let v2 = store
+        .update_customer(&a.id, &c.id, draft("Ann B"), Some(1), Timestamp(6))
+        .await
+        .unwrap()
+        .done()
+        .unwrap();
+    assert_eq!(v2.revision, 2);
+    let seq = store.current_seq(&a.id).await.unwrap();
+    assert_eq!(
+        store
+            .update_customer(&a.id, &c.id, draft("Lost"), Some(1), Timestamp(7))
+            .await
+            .unwrap(),
+        Outcome::PreconditionFailed
+    );
+    assert_eq!(
+        store.delete_customer(&a.id, &c.id, Some(1)).await.unwrap(),
+        Outcome::PreconditionFailed
+    );
+    assert_eq!(
+        store.current_seq(&a.id).await.unwrap(),
+        seq,
+        "a refused write logs nothing"
+    );
+    assert_eq!(
+        store
+            .get_customer(&a.id, &c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "Ann B"
+    );
+    let v3 = store
+        .update_customer(&a.id, &c.id, draft("Ann C"), None, Timestamp(8))
+        .await
+        .unwrap()
+        .done()
+        .unwrap();
+    assert_eq!(v3.revision, 3, "no precondition: last writer wins");
+    let missing = CustomerId::parse("missing").unwrap();
+    assert_eq!(
+        store
+            .update_customer(&a.id, &missing, draft("x"), None, Timestamp(9))
+            .await
+            .unwrap(),
+        Outcome::NotFound
+    );
+}
+
+async fn change_log(store: &dyn Store, p: &str) {
+    let a = org(&format!("{p}log"));
+    store.create_org(&a).await.unwrap();
+    assert_eq!(store.current_seq(&a.id).await.unwrap(), 0);
+    let empty = store.changes_since(&a.id, 0, 10).await.unwrap().unwrap();
+    assert!(empty.changes.is_empty());
+    let c1 = store
+        .create_customer(&a.id, draft("One"), Timestamp(1))
+        .await
+        .unwrap()
+        .done()
+        .unwrap();
+    let c2 = store
+        .create_customer(&a.id, draft("Two"), Timestamp(1))
+        .await
+        .unwrap()
+        .done()
+        .unwrap();
+    let t = store.current_seq(&a.id).await.unwrap();
+    assert_eq!(t, 2);
+    store
+        .update_customer(&a.id, &c1.id, draft("One b"), None, Timestamp(2))
+        .await
+        .unwrap();
+    store
+        .update_customer(&a.id, &c1.id, draft("One c"), None, Timestamp(3))
+        .await
+        .unwrap();
+    store.delete_customer(&a.id, &c2.id, None).await.unwrap();
+    let batch = store.changes_since(&a.id, t, 100).await.unwrap().unwrap();
+    assert_eq!(batch.next_seq, 5);
+    assert!(!batch.truncated);
+    assert_eq!(batch.changes.len(), 2, "one entry per customer");
+    assert_eq!(batch.changes[0].customer_id, c1.id);
+    assert!(!batch.changes[0].deleted);
+    assert_eq!(batch.changes[1].customer_id, c2.id);
+    assert!(batch.changes[1].deleted, "a delete leaves a tombstone");
+    assert_eq!(batch.changes[1].resource_name, c2.id.as_str());
+    let up_to_date = store.changes_since(&a.id, 5, 100).await.unwrap().unwrap();
+    assert!(up_to_date.changes.is_empty());
+    assert_eq!(up_to_date.next_seq, 5);
+    assert!(
+        store.changes_since(&a.id, 6, 100).await.unwrap().is_none(),
+        "future token"
+    );
+    let limited = store.changes_since(&a.id, 0, 1).await.unwrap().unwrap();
+    assert!(limited.truncated);
+    assert_eq!(limited.changes.len(), 1);
+    let rest = store
+        .changes_since(&a.id, limited.next_seq, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rest
+        .changes
+        .iter()
+        .all(|c| c.customer_id != limited.changes[0].customer_id || c.seq > limited.next_seq));
+    store.prune_changes(&a.id, 3).await.unwrap();
+    assert!(
+        store.changes_since(&a.id, 1, 100).await.unwrap().is_none(),
+        "expired token"
+    );
+    assert!(store.changes_since(&a.id, 3, 100).await.unwrap().is_some());
+    assert_eq!(
+        store.current_seq(&a.id).await.unwrap(),
+        5,
+        "pruning keeps the sequence"
+    );
+}
+
+async fn uniqueness(store: &dyn Store, p: &str) {
+    let a = org(&format!("{p}uniq"));
+    let b = org(&format!("{p}uniq2"));
+    store.create_org(&a).await.unwrap();
+    store.create_org(&b).await.unwrap();
+    let mut d = draft("Carded");
+    d.card = Some(card("apple-123", "uid-1"));
+    let c = store
+        .create_customer(&a.id, d.clone(), Timestamp(1))
+        .await
+        .unwrap()
+        .done()
+        .unwrap();
+    assert!(
+        matches!(
+            store
+                .create_customer(&a.id, d.clone(), Timestamp(1))
+                .await
+                .unwrap(),
+            Outcome::Conflict(_)
+        ),
+        "resource names are unique in an org"
+    );
+    let mut other_uid_clash = draft("Other");
+    other_uid_clash.card = Some(card("other", "uid-1"));
+    assert!(matches!(
+        store
+            .create_customer(&a.id, other_uid_clash, Timestamp(1))
+            .await
+            .unwrap(),
+        Outcome::Conflict(_)
+    ));
+    assert!(
+        matches!(
+            store.create_customer(&b.id, d, Timestamp(1)).await.unwrap(),
+            Outcome::Done(_)
+        ),
+        "another org may use the same name and UID"
+    );
+    let found = store
+        .find_customer_by_resource_name(&a.id, "apple-123")
+        .await
+        .unwrap();
+    assert_eq!(found.map(|x| x.id), Some(c.id.clone()));
+    let found = store
+        .find_customer_by_card_uid(&a.id, "uid-1")
+        .await
+        .unwrap();
+    assert_eq!(found.map(|x| x.id), Some(c.id.clone()));
+    // Renaming frees the old name; deleting frees both.
+    let mut renamed = draft("Carded");
+    renamed.card = Some(card("apple-456", "uid-2"));
+    store
+        .update_customer(&a.id, &c.id, renamed, None, Timestamp(2))
+        .await
+        .unwrap();
+    assert!(store
+        .find_customer_by_resource_name(&a.id, "apple-123")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .find_customer_by_card_uid(&a.id, "uid-1")
+        .await
+        .unwrap()
+        .is_none());
+    store.delete_customer(&a.id, &c.id, None).await.unwrap();
+    assert!(store
+        .find_customer_by_resource_name(&a.id, "apple-456")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .find_customer_by_card_uid(&a.id, "uid-2")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn paging(store: &dyn Store, p: &str) {
+    let a = org(&format!("{p}page"));
+    store.create_org(&a).await.unwrap();
+    for i in 0..25 {
+        let mut d = draft(&format!("C{i}"));
+        d.id = Some(CustomerId::parse(&format!("c{i:03}")).unwrap());
+        store.create_customer(&a.id, d, Timestamp(1)).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<CustomerId> = None;
+    for _ in 0..10 {
+        let page = store
+            .list_customers(&a.id, cursor.as_ref(), 10)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        cursor = page.last().map(|c| c.id.clone());
+        seen.extend(page.into_iter().map(|c| c.id.to_string()));
+    }
+    assert_eq!(seen.len(), 25, "cursor paging visits every customer once");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "in id order");
+}

@@ -1,0 +1,665 @@
+//! The embedded store: one redb file in the data directory. redb is ACID with fsync on commit
+//! (`Durability::Immediate` is its default), so a write acknowledged to a caller survives a crash
+//! or a `kill -9`. Writes run on the blocking pool; redb serializes write transactions, which
+//! also makes the per-organization change sequence and the uniqueness checks race-free.
+use super::{collapse_changes, Outcome, Store, StoreError};
+use async_trait::async_trait;
+use portico_sdk::{
+    Change, ChangeBatch, Customer, CustomerDraft, CustomerId, Installation, InstallationId, OrgId,
+    Organization, Timestamp,
+};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+
+type Table = TableDefinition<'static, &'static str, &'static [u8]>;
+const ORGS: Table = TableDefinition::new("orgs");
+const ORG_SLUGS: Table = TableDefinition::new("org_slugs");
+const INSTALLS: Table = TableDefinition::new("installations");
+const CUSTOMERS: Table = TableDefinition::new("customers");
+const NAMES: Table = TableDefinition::new("customer_names");
+const UIDS: Table = TableDefinition::new("customer_uids");
+const CHANGES: Table = TableDefinition::new("changes");
+const SEQS: TableDefinition<'static, &'static str, (u64, u64)> = TableDefinition::new("seqs");
+
+/// Separator between the organization and the rest of a key. Ids never contain it.
+const SEP: char = '\u{1f}';
+
+fn key(org: &OrgId, rest: &str) -> String {
+    let mut k = String::with_capacity(org.as_str().len() + 1 + rest.len());
+    k.push_str(org.as_str());
+    k.push(SEP);
+    k.push_str(rest);
+    k
+}
+
+/// The half-open key range holding every key of `org`.
+fn org_range(org: &OrgId) -> (String, String) {
+    (format!("{org}{SEP}"), format!("{org}\u{20}"))
+}
+
+fn seq_key(org: &OrgId, seq: u64) -> String {
+    key(org, &format!("{seq:020}"))
+}
+
+fn be<E: std::fmt::Display>(e: E) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(b).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The redb-backed store.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) `dir/portico.redb`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join("portico.redb");
+        let db = Database::create(&path)
+            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        // Create every table up front so readers never see a missing table.
+        let tx = db.begin_write().map_err(be)?;
+        for t in [ORGS, ORG_SLUGS, INSTALLS, CUSTOMERS, NAMES, UIDS, CHANGES] {
+            tx.open_table(t).map_err(be)?;
+        }
+        tx.open_table(SEQS).map_err(be)?;
+        tx.commit().map_err(be)?;
+        Ok(EmbeddedStore { db: Arc::new(db) })
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&redb::WriteTransaction) -> Result<WriteResult<T>, StoreError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let tx = db.begin_write().map_err(be)?;
+            match f(&tx)? {
+                WriteResult::Commit(v) => {
+                    tx.commit().map_err(be)?;
+                    Ok(v)
+                }
+                WriteResult::Abort(v) => {
+                    tx.abort().map_err(be)?;
+                    Ok(v)
+                }
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self.db.begin_read().map_err(be)?;
+        f(&tx)
+    }
+}
+
+enum WriteResult<T> {
+    Commit(T),
+    Abort(T),
+}
+
+fn get_json<T: DeserializeOwned>(
+    t: &impl ReadableTable<&'static str, &'static [u8]>,
+    k: &str,
+) -> Result<Option<T>, StoreError> {
+    match t.get(k).map_err(be)? {
+        Some(v) => Ok(Some(dec(v.value())?)),
+        None => Ok(None),
+    }
+}
+
+fn get_str(
+    t: &impl ReadableTable<&'static str, &'static [u8]>,
+    k: &str,
+) -> Result<Option<String>, StoreError> {
+    match t.get(k).map_err(be)? {
+        Some(v) => Ok(Some(String::from_utf8_lossy(v.value()).into_owned())),
+        None => Ok(None),
+    }
+}
+
+fn card_uid(draft: &CustomerDraft) -> Option<&str> {
+    draft.card.as_ref().map(|c| c.uid.as_str())
+}
+
+fn draft_name<'a>(draft: &'a CustomerDraft, id: &'a CustomerId) -> &'a str {
+    draft
+        .card
+        .as_ref()
+        .map(|c| c.name.as_str())
+        .unwrap_or(id.as_str())
+}
+
+/// Checks the per-organization uniqueness of resource name and card UID for `id`.
+fn unique_ok(
+    tx: &redb::WriteTransaction,
+    org: &OrgId,
+    id: &CustomerId,
+    draft: &CustomerDraft,
+) -> Result<Option<String>, StoreError> {
+    let names = tx.open_table(NAMES).map_err(be)?;
+    let name = draft_name(draft, id);
+    if let Some(owner) = get_str(&names, &key(org, name))? {
+        if owner != id.as_str() {
+            return Ok(Some(format!("resource name '{name}' is taken")));
+        }
+    }
+    if let Some(uid) = card_uid(draft) {
+        let uids = tx.open_table(UIDS).map_err(be)?;
+        if let Some(owner) = get_str(&uids, &key(org, uid))? {
+            if owner != id.as_str() {
+                return Ok(Some(format!("card UID '{uid}' is taken")));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn unindex(tx: &redb::WriteTransaction, org: &OrgId, c: &Customer) -> Result<(), StoreError> {
+    tx.open_table(NAMES)
+        .map_err(be)?
+        .remove(key(org, c.resource_name()).as_str())
+        .map_err(be)?;
+    if let Some(card) = &c.card {
+        tx.open_table(UIDS)
+            .map_err(be)?
+            .remove(key(org, &card.uid).as_str())
+            .map_err(be)?;
+    }
+    Ok(())
+}
+
+fn index(tx: &redb::WriteTransaction, org: &OrgId, c: &Customer) -> Result<(), StoreError> {
+    tx.open_table(NAMES)
+        .map_err(be)?
+        .insert(
+            key(org, c.resource_name()).as_str(),
+            c.id.as_str().as_bytes(),
+        )
+        .map_err(be)?;
+    if let Some(card) = &c.card {
+        tx.open_table(UIDS)
+            .map_err(be)?
+            .insert(key(org, &card.uid).as_str(), c.id.as_str().as_bytes())
+            .map_err(be)?;
+    }
+    Ok(())
+}
+
+/// Appends a change-log entry with the organization's next sequence number.
+fn log_change(
+    tx: &redb::WriteTransaction,
+    org: &OrgId,
+    c: &Customer,
+    deleted: bool,
+) -> Result<(), StoreError> {
+    let mut seqs = tx.open_table(SEQS).map_err(be)?;
+    let (last, floor) = seqs
+        .get(org.as_str())
+        .map_err(be)?
+        .map(|v| v.value())
+        .unwrap_or((0, 0));
+    let seq = last + 1;
+    seqs.insert(org.as_str(), (seq, floor)).map_err(be)?;
+    let entry = Change {
+        seq,
+        customer_id: c.id.clone(),
+        resource_name: c.resource_name().to_owned(),
+        deleted,
+    };
+    tx.open_table(CHANGES)
+        .map_err(be)?
+        .insert(seq_key(org, seq).as_str(), enc(&entry)?.as_slice())
+        .map_err(be)?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|tx| tx.open_table(ORGS).map(|_| ()).map_err(be))
+    }
+
+    async fn create_org(&self, org: &Organization) -> Result<Outcome<Organization>, StoreError> {
+        let org = org.clone();
+        self.write(move |tx| {
+            let mut orgs = tx.open_table(ORGS).map_err(be)?;
+            let mut slugs = tx.open_table(ORG_SLUGS).map_err(be)?;
+            if orgs.get(org.id.as_str()).map_err(be)?.is_some() {
+                return Ok(WriteResult::Abort(Outcome::Conflict(format!(
+                    "organization id '{}' exists",
+                    org.id
+                ))));
+            }
+            if slugs.get(org.slug.as_str()).map_err(be)?.is_some() {
+                return Ok(WriteResult::Abort(Outcome::Conflict(format!(
+                    "slug '{}' is taken",
+                    org.slug
+                ))));
+            }
+            orgs.insert(org.id.as_str(), enc(&org)?.as_slice())
+                .map_err(be)?;
+            slugs
+                .insert(org.slug.as_str(), org.id.as_str().as_bytes())
+                .map_err(be)?;
+            Ok(WriteResult::Commit(Outcome::Done(org)))
+        })
+        .await
+    }
+
+    async fn get_org(&self, id: &OrgId) -> Result<Option<Organization>, StoreError> {
+        self.read(|tx| get_json(&tx.open_table(ORGS).map_err(be)?, id.as_str()))
+    }
+
+    async fn find_org_by_slug(&self, slug: &str) -> Result<Option<Organization>, StoreError> {
+        self.read(|tx| {
+            let Some(id) = get_str(&tx.open_table(ORG_SLUGS).map_err(be)?, slug)? else {
+                return Ok(None);
+            };
+            get_json(&tx.open_table(ORGS).map_err(be)?, &id)
+        })
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Organization>, StoreError> {
+        self.read(|tx| {
+            let t = tx.open_table(ORGS).map_err(be)?;
+            let mut out = Vec::new();
+            for row in t.iter().map_err(be)? {
+                let (_, v) = row.map_err(be)?;
+                out.push(dec(v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    async fn insert_installation(
+        &self,
+        inst: &Installation,
+    ) -> Result<Outcome<Installation>, StoreError> {
+        let inst = inst.clone();
+        self.write(move |tx| {
+            let mut t = tx.open_table(INSTALLS).map_err(be)?;
+            let k = key(&inst.org_id, inst.id.as_str());
+            if t.get(k.as_str()).map_err(be)?.is_some() {
+                return Ok(WriteResult::Abort(Outcome::Conflict(format!(
+                    "installation '{}' exists",
+                    inst.id
+                ))));
+            }
+            t.insert(k.as_str(), enc(&inst)?.as_slice()).map_err(be)?;
+            Ok(WriteResult::Commit(Outcome::Done(inst)))
+        })
+        .await
+    }
+
+    async fn get_installation(
+        &self,
+        org: &OrgId,
+        id: &InstallationId,
+    ) -> Result<Option<Installation>, StoreError> {
+        self.read(|tx| {
+            get_json(
+                &tx.open_table(INSTALLS).map_err(be)?,
+                &key(org, id.as_str()),
+            )
+        })
+    }
+
+    async fn list_installations(&self, org: &OrgId) -> Result<Vec<Installation>, StoreError> {
+        self.read(|tx| {
+            let t = tx.open_table(INSTALLS).map_err(be)?;
+            let (lo, hi) = org_range(org);
+            let mut out = Vec::new();
+            for row in t.range(lo.as_str()..hi.as_str()).map_err(be)? {
+                let (_, v) = row.map_err(be)?;
+                out.push(dec(v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    async fn update_installation(
+        &self,
+        inst: &Installation,
+    ) -> Result<Outcome<Installation>, StoreError> {
+        let inst = inst.clone();
+        self.write(move |tx| {
+            let mut t = tx.open_table(INSTALLS).map_err(be)?;
+            let k = key(&inst.org_id, inst.id.as_str());
+            let Some(cur) = get_json::<Installation>(&t, &k)? else {
+                return Ok(WriteResult::Abort(Outcome::NotFound));
+            };
+            if cur.revision != inst.revision {
+                return Ok(WriteResult::Abort(Outcome::PreconditionFailed));
+            }
+            let mut next = inst;
+            next.revision = cur.revision + 1;
+            t.insert(k.as_str(), enc(&next)?.as_slice()).map_err(be)?;
+            Ok(WriteResult::Commit(Outcome::Done(next)))
+        })
+        .await
+    }
+
+    async fn delete_installation(
+        &self,
+        org: &OrgId,
+        id: &InstallationId,
+    ) -> Result<Outcome<()>, StoreError> {
+        let k = key(org, id.as_str());
+        self.write(move |tx| {
+            let mut t = tx.open_table(INSTALLS).map_err(be)?;
+            let existed = t.remove(k.as_str()).map_err(be)?.is_some();
+            Ok(if existed {
+                WriteResult::Commit(Outcome::Done(()))
+            } else {
+                WriteResult::Abort(Outcome::NotFound)
+            })
+        })
+        .await
+    }
+
+    async fn get_customer(
+        &self,
+        org: &OrgId,
+        id: &CustomerId,
+    ) -> Result<Option<Customer>, StoreError> {
+        self.read(|tx| {
+            get_json(
+                &tx.open_table(CUSTOMERS).map_err(be)?,
+                &key(org, id.as_str()),
+            )
+        })
+    }
+
+    async fn find_customer_by_resource_name(
+        &self,
+        org: &OrgId,
+        name: &str,
+    ) -> Result<Option<Customer>, StoreError> {
+        self.read(|tx| {
+            let Some(id) = get_str(&tx.open_table(NAMES).map_err(be)?, &key(org, name))? else {
+                return Ok(None);
+            };
+            get_json(&tx.open_table(CUSTOMERS).map_err(be)?, &key(org, &id))
+        })
+    }
+
+    async fn find_customer_by_card_uid(
+        &self,
+        org: &OrgId,
+        uid: &str,
+    ) -> Result<Option<Customer>, StoreError> {
+        self.read(|tx| {
+            let Some(id) = get_str(&tx.open_table(UIDS).map_err(be)?, &key(org, uid))? else {
+                return Ok(None);
+            };
+            get_json(&tx.open_table(CUSTOMERS).map_err(be)?, &key(org, &id))
+        })
+    }
+
+    async fn list_customers(
+        &self,
+        org: &OrgId,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<Customer>, StoreError> {
+        self.read(|tx| {
+            let t = tx.open_table(CUSTOMERS).map_err(be)?;
+            let (lo, hi) = org_range(org);
+            let start = match after {
+                // The smallest key greater than the cursor's: the cursor key plus a NUL.
+                Some(a) => format!("{}\u{0}", key(org, a.as_str())),
+                None => lo,
+            };
+            let mut out = Vec::with_capacity(limit.min(1024));
+            for row in t
+                .range(start.as_str()..hi.as_str())
+                .map_err(be)?
+                .take(limit)
+            {
+                let (_, v) = row.map_err(be)?;
+                out.push(dec(v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    async fn count_customers(&self, org: &OrgId) -> Result<u64, StoreError> {
+        self.read(|tx| {
+            let t = tx.open_table(CUSTOMERS).map_err(be)?;
+            let (lo, hi) = org_range(org);
+            let mut n = 0u64;
+            for row in t.range(lo.as_str()..hi.as_str()).map_err(be)? {
+                row.map_err(be)?;
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+
+    async fn create_customer(
+        &self,
+        org: &OrgId,
+        mut draft: CustomerDraft,
+        now: Timestamp,
+    ) -> Result<Outcome<Customer>, StoreError> {
+        let org = org.clone();
+        self.write(move |tx| {
+            let id = draft.id.take().unwrap_or_else(CustomerId::random);
+            let k = key(&org, id.as_str());
+            {
+                let t = tx.open_table(CUSTOMERS).map_err(be)?;
+                if t.get(k.as_str()).map_err(be)?.is_some() {
+                    return Ok(WriteResult::Abort(Outcome::Conflict(format!(
+                        "customer '{id}' exists"
+                    ))));
+                }
+            }
+            if let Some(why) = unique_ok(tx, &org, &id, &draft)? {
+                return Ok(WriteResult::Abort(Outcome::Conflict(why)));
+            }
+            let c = draft.into_customer(id, 1, now);
+            tx.open_table(CUSTOMERS)
+                .map_err(be)?
+                .insert(k.as_str(), enc(&c)?.as_slice())
+                .map_err(be)?;
+            index(tx, &org, &c)?;
+            log_change(tx, &org, &c, false)?;
+            Ok(WriteResult::Commit(Outcome::Done(c)))
+        })
+        .await
+    }
+
+    async fn update_customer(
+        &self,
+        org: &OrgId,
+        id: &CustomerId,
+        mut draft: CustomerDraft,
+        expected_revision: Option<u64>,
+        now: Timestamp,
+    ) -> Result<Outcome<Customer>, StoreError> {
+        let org = org.clone();
+        let id = id.clone();
+        draft.id = None;
+        self.write(move |tx| {
+            let k = key(&org, id.as_str());
+            let old: Customer = {
+                let t = tx.open_table(CUSTOMERS).map_err(be)?;
+                match get_json(&t, &k)? {
+                    Some(c) => c,
+                    None => return Ok(WriteResult::Abort(Outcome::NotFound)),
+                }
+            };
+            if expected_revision.is_some_and(|r| r != old.revision) {
+                return Ok(WriteResult::Abort(Outcome::PreconditionFailed));
+            }
+            if let Some(why) = unique_ok(tx, &org, &id, &draft)? {
+                return Ok(WriteResult::Abort(Outcome::Conflict(why)));
+            }
+            let c = draft.into_customer(id.clone(), old.revision + 1, now.max(old.updated_at));
+            unindex(tx, &org, &old)?;
+            index(tx, &org, &c)?;
+            tx.open_table(CUSTOMERS)
+                .map_err(be)?
+                .insert(k.as_str(), enc(&c)?.as_slice())
+                .map_err(be)?;
+            log_change(tx, &org, &c, false)?;
+            Ok(WriteResult::Commit(Outcome::Done(c)))
+        })
+        .await
+    }
+
+    async fn delete_customer(
+        &self,
+        org: &OrgId,
+        id: &CustomerId,
+        expected_revision: Option<u64>,
+    ) -> Result<Outcome<()>, StoreError> {
+        let org = org.clone();
+        let id = id.clone();
+        self.write(move |tx| {
+            let k = key(&org, id.as_str());
+            let old: Customer = {
+                let t = tx.open_table(CUSTOMERS).map_err(be)?;
+                match get_json(&t, &k)? {
+                    Some(c) => c,
+                    None => return Ok(WriteResult::Abort(Outcome::NotFound)),
+                }
+            };
+            if expected_revision.is_some_and(|r| r != old.revision) {
+                return Ok(WriteResult::Abort(Outcome::PreconditionFailed));
+            }
+            tx.open_table(CUSTOMERS)
+                .map_err(be)?
+                .remove(k.as_str())
+                .map_err(be)?;
+            unindex(tx, &org, &old)?;
+            log_change(tx, &org, &old, true)?;
+            Ok(WriteResult::Commit(Outcome::Done(())))
+        })
+        .await
+    }
+
+    async fn current_seq(&self, org: &OrgId) -> Result<u64, StoreError> {
+        self.read(|tx| {
+            let t = tx.open_table(SEQS).map_err(be)?;
+            Ok(t.get(org.as_str())
+                .map_err(be)?
+                .map(|v| v.value().0)
+                .unwrap_or(0))
+        })
+    }
+
+    async fn changes_since(
+        &self,
+        org: &OrgId,
+        seq: u64,
+        limit: usize,
+    ) -> Result<Option<ChangeBatch>, StoreError> {
+        self.read(|tx| {
+            let seqs = tx.open_table(SEQS).map_err(be)?;
+            let (end, floor) = seqs
+                .get(org.as_str())
+                .map_err(be)?
+                .map(|v| v.value())
+                .unwrap_or((0, 0));
+            if seq > end || seq < floor {
+                return Ok(None);
+            }
+            let t = tx.open_table(CHANGES).map_err(be)?;
+            let lo = seq_key(org, seq + 1);
+            let (_, hi) = org_range(org);
+            let mut entries = Vec::new();
+            for row in t.range(lo.as_str()..hi.as_str()).map_err(be)? {
+                let (_, v) = row.map_err(be)?;
+                entries.push(dec::<Change>(v.value())?);
+            }
+            Ok(Some(collapse_changes(entries.into_iter(), seq, end, limit)))
+        })
+    }
+
+    async fn prune_changes(&self, org: &OrgId, up_to: u64) -> Result<(), StoreError> {
+        let org = org.clone();
+        self.write(move |tx| {
+            let mut seqs = tx.open_table(SEQS).map_err(be)?;
+            let (end, floor) = seqs
+                .get(org.as_str())
+                .map_err(be)?
+                .map(|v| v.value())
+                .unwrap_or((0, 0));
+            let up_to = up_to.min(end);
+            if up_to <= floor {
+                return Ok(WriteResult::Abort(()));
+            }
+            seqs.insert(org.as_str(), (end, up_to)).map_err(be)?;
+            let mut t = tx.open_table(CHANGES).map_err(be)?;
+            let lo = seq_key(&org, floor);
+            let hi = seq_key(&org, up_to + 1);
+            t.retain_in(lo.as_str()..hi.as_str(), |_, _| false)
+                .map_err(be)?;
+            Ok(WriteResult::Commit(()))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn conformance() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        crate::store::conformance::run_all(&store, "").await;
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let org = Organization {
+            id: OrgId::parse("o").unwrap(),
+            slug: "o".into(),
+            name: "O".into(),
+        };
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            store.create_org(&org).await.unwrap();
+            let d = CustomerDraft {
+                name: "Ann".into(),
+                ..Default::default()
+            };
+            store
+                .create_customer(&org.id, d, Timestamp(1))
+                .await
+                .unwrap();
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(store.get_org(&org.id).await.unwrap(), Some(org.clone()));
+        assert_eq!(store.count_customers(&org.id).await.unwrap(), 1);
+        assert_eq!(store.current_seq(&org.id).await.unwrap(), 1);
+    }
+}

@@ -1,0 +1,204 @@
+//! The store contract: every method is scoped by organization; expected outcomes (not found,
+//! conflict, precondition failed, an unanswerable change-log position) are values, and
+//! infrastructure failures are [`StoreError`].
+pub mod conformance;
+pub mod embedded;
+
+use async_trait::async_trait;
+use portico_sdk::{
+    ChangeBatch, Customer, CustomerDraft, CustomerId, Installation, InstallationId, OrgId,
+    Organization, Timestamp,
+};
+
+/// An infrastructure failure: the store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed (I/O, database error).
+    #[error("store backend failed: {0}")]
+    Backend(String),
+    /// A stored record could not be decoded.
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    /// The store is not reachable right now.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The expected outcomes of a write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome<T> {
+    /// Written; here is the stored value.
+    Done(T),
+    /// The record does not exist (in this organization).
+    NotFound,
+    /// A uniqueness rule was violated; the text says which.
+    Conflict(String),
+    /// The expected revision did not match.
+    PreconditionFailed,
+}
+
+impl<T> Outcome<T> {
+    /// The stored value, if the write happened.
+    pub fn done(self) -> Option<T> {
+        match self {
+            Outcome::Done(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// The behavioural contract every backend meets (checked by [`conformance`]).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Succeeds if the store can serve requests.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates an organization; `Conflict` if the id or slug is taken.
+    async fn create_org(&self, org: &Organization) -> Result<Outcome<Organization>, StoreError>;
+    /// An organization by id.
+    async fn get_org(&self, id: &OrgId) -> Result<Option<Organization>, StoreError>;
+    /// An organization by slug.
+    async fn find_org_by_slug(&self, slug: &str) -> Result<Option<Organization>, StoreError>;
+    /// All organizations in id order.
+    async fn list_orgs(&self) -> Result<Vec<Organization>, StoreError>;
+
+    /// Stores a new installation (revision taken from the record, normally 1); `Conflict` if the
+    /// id exists.
+    async fn insert_installation(
+        &self,
+        inst: &Installation,
+    ) -> Result<Outcome<Installation>, StoreError>;
+    /// One installation of one organization.
+    async fn get_installation(
+        &self,
+        org: &OrgId,
+        id: &InstallationId,
+    ) -> Result<Option<Installation>, StoreError>;
+    /// All installations of an organization.
+    async fn list_installations(&self, org: &OrgId) -> Result<Vec<Installation>, StoreError>;
+    /// Replaces an installation if `inst.revision` matches the stored one; the stored record gets
+    /// revision + 1.
+    async fn update_installation(
+        &self,
+        inst: &Installation,
+    ) -> Result<Outcome<Installation>, StoreError>;
+    /// Deletes an installation.
+    async fn delete_installation(
+        &self,
+        org: &OrgId,
+        id: &InstallationId,
+    ) -> Result<Outcome<()>, StoreError>;
+
+    /// One customer.
+    async fn get_customer(
+        &self,
+        org: &OrgId,
+        id: &CustomerId,
+    ) -> Result<Option<Customer>, StoreError>;
+    /// The customer with this resource name (stored card name, else id).
+    async fn find_customer_by_resource_name(
+        &self,
+        org: &OrgId,
+        name: &str,
+    ) -> Result<Option<Customer>, StoreError>;
+    /// The customer whose stored card has this UID.
+    async fn find_customer_by_card_uid(
+        &self,
+        org: &OrgId,
+        uid: &str,
+    ) -> Result<Option<Customer>, StoreError>;
+    /// Customers in id order after `after`.
+    async fn list_customers(
+        &self,
+        org: &OrgId,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<Customer>, StoreError>;
+    /// Number of customers.
+    async fn count_customers(&self, org: &OrgId) -> Result<u64, StoreError>;
+    /// Creates a customer and its change-log entry atomically.
+    async fn create_customer(
+        &self,
+        org: &OrgId,
+        draft: CustomerDraft,
+        now: Timestamp,
+    ) -> Result<Outcome<Customer>, StoreError>;
+    /// Replaces a customer (optionally only at `expected_revision`) and logs the change,
+    /// atomically.
+    async fn update_customer(
+        &self,
+        org: &OrgId,
+        id: &CustomerId,
+        draft: CustomerDraft,
+        expected_revision: Option<u64>,
+        now: Timestamp,
+    ) -> Result<Outcome<Customer>, StoreError>;
+    /// Deletes a customer and logs a tombstone, atomically.
+    async fn delete_customer(
+        &self,
+        org: &OrgId,
+        id: &CustomerId,
+        expected_revision: Option<u64>,
+    ) -> Result<Outcome<()>, StoreError>;
+    /// The last sequence number of the organization's change log.
+    async fn current_seq(&self, org: &OrgId) -> Result<u64, StoreError>;
+    /// Changes after `seq` (at most `limit` distinct customers); `None` if `seq` is in the
+    /// future or older than the pruned part of the log (an expired token).
+    async fn changes_since(
+        &self,
+        org: &OrgId,
+        seq: u64,
+        limit: usize,
+    ) -> Result<Option<ChangeBatch>, StoreError>;
+    /// Drops change-log entries up to and including `up_to`; positions before it then answer
+    /// `None` from [`Store::changes_since`].
+    async fn prune_changes(&self, org: &OrgId, up_to: u64) -> Result<(), StoreError>;
+}
+
+/// Checks a draft before any backend sees it.
+pub fn validate_draft(draft: &CustomerDraft) -> Result<(), String> {
+    if draft.name.trim().is_empty() {
+        return Err("a customer needs a non-empty name".into());
+    }
+    if let Some(card) = &draft.card {
+        if card.name.is_empty() || card.name.len() > 255 || card.name.contains('/') {
+            return Err("a card name must be 1 to 255 bytes without '/'".into());
+        }
+        if card.uid.is_empty() {
+            return Err("a card needs a UID".into());
+        }
+    }
+    Ok(())
+}
+
+/// Reduces a scan of log entries to at most `limit` customers, latest entry each, in sequence
+/// order. Shared by the backends so they agree on truncation and `next_seq`.
+pub(crate) fn collapse_changes(
+    entries: impl Iterator<Item = portico_sdk::Change>,
+    from: u64,
+    end: u64,
+    limit: usize,
+) -> ChangeBatch {
+    use std::collections::HashMap;
+    let mut latest: HashMap<CustomerId, portico_sdk::Change> = HashMap::new();
+    let mut next_seq = from;
+    let mut truncated = false;
+    for ch in entries {
+        if !latest.contains_key(&ch.customer_id) && latest.len() >= limit {
+            truncated = true;
+            break;
+        }
+        next_seq = ch.seq;
+        latest.insert(ch.customer_id.clone(), ch);
+    }
+    if !truncated {
+        next_seq = end;
+    }
+    let mut changes: Vec<portico_sdk::Change> = latest.into_values().collect();
+    changes.sort_by_key(|c| c.seq);
+    ChangeBatch {
+        changes,
+        next_seq,
+        truncated,
+    }
+}

@@ -1,0 +1,281 @@
+//! The `portico` binary as a user runs it: the demo command, restarts after SIGTERM and
+//! SIGKILL, and configuration errors at startup.
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_portico");
+const TOKEN: &str = "process-test-admin-token";
+
+struct Proc {
+    child: Child,
+    url: String,
+    lines: Vec<String>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `portico serve` on a free port and waits for its "listening" line (bounded).
+fn serve(data: &std::path::Path) -> Proc {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .env("PORTICO_ADMIN__TOKEN", TOKEN)
+        .env("PORTICO_SECRETS__CREATE_KEY_FILE", "true")
+        .env("PORTICO_LOG__FILTER", "warn")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut url = String::new();
+    for _ in 0..50 {
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(u) = line.trim().strip_prefix("portico listening on ") {
+            url = u.to_owned();
+            break;
+        }
+    }
+    assert!(!url.is_empty(), "portico serve did not start");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in err.lines() {});
+    Proc {
+        child,
+        url,
+        lines: vec![],
+    }
+}
+
+async fn wait_ready(http: &reqwest::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(r) = http.get(format!("{url}/readyz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} never became ready");
+}
+
+fn sigterm(p: &mut Proc) {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(p.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Some(code) = p.child.try_wait().unwrap() {
+            assert!(code.success(), "graceful shutdown exits 0, got {code:?}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("portico did not stop on SIGTERM");
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_sigkill_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let mut p = serve(dir.path());
+    wait_ready(&http, &p.url).await;
+    let r = http
+        .post(format!("{}/admin/api/orgs", p.url))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"slug": "acme", "name": "Acme", "id": "acme"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let mut ids = vec![];
+    for i in 0..20 {
+        let r = http
+            .post(format!("{}/admin/api/orgs/acme/customers", p.url))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"name": format!("Customer {i}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let v: serde_json::Value = r.json().await.unwrap();
+        ids.push(v["id"].as_str().unwrap().to_owned());
+    }
+    // SIGKILL right after the last acknowledgement.
+    p.child.kill().unwrap();
+    p.child.wait().unwrap();
+
+    let mut p = serve(dir.path());
+    wait_ready(&http, &p.url).await;
+    for id in &ids {
+        let r = http
+            .get(format!("{}/admin/api/orgs/acme/customers/{id}", p.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "customer {id} survived SIGKILL");
+    }
+    let r = http
+        .patch(format!(
+            "{}/admin/api/orgs/acme/customers/{}",
+            p.url, ids[0]
+        ))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"note": "after restart"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    sigterm(&mut p);
+
+    let p = serve(dir.path());
+    wait_ready(&http, &p.url).await;
+    let v: serde_json::Value = http
+        .get(format!(
+            "{}/admin/api/orgs/acme/customers/{}",
+            p.url, ids[0]
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["note"], "after restart");
+    drop(p);
+}
+
+#[test]
+fn unknown_config_keys_stop_startup_with_their_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("PORTICO_SERVER__LISTEN_PORT", "8080")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("listen_port"), "{err}");
+    let file = dir.path().join("p.toml");
+    std::fs::write(&file, "[store]\nkind = \"embedded\"\npath = \"x\"\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&file)
+        .args(["config", "print"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("path"));
+}
+
+#[test]
+fn a_missing_key_file_is_a_startup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("master.key"));
+}
+
+/// The README's first command, as a newcomer runs it.
+#[tokio::test]
+async fn the_demo_command_serves_the_example_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("PORTICO_LOG__FILTER", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = vec![];
+    for _ in 0..40 {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        let done = line.starts_with("Example app");
+        lines.push(line.trim_end().to_owned());
+        if done {
+            break;
+        }
+    }
+    let mut p = Proc {
+        child,
+        url: String::new(),
+        lines,
+    };
+    let find = |prefix: &str| -> String {
+        p.lines
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|r| r.trim().to_owned()))
+            .unwrap_or_else(|| panic!("no '{prefix}' in demo output: {:?}", p.lines))
+    };
+    p.url = find("Portico demo is running at");
+    let hello = find("Example app (hello):");
+    let (hello_url, rest) = hello.split_once("  (Authorization: Bearer ").unwrap();
+    let token = rest.trim_end_matches(')');
+    let carddav_url = find("server URL:");
+    let username = find("username:");
+    let password = find("password:");
+    assert!(carddav_url.starts_with(&p.url) && carddav_url.contains("/api/apps/demo/"));
+    assert_eq!(username, "demo");
+    assert!(password.len() >= 16, "a generated password is printed");
+    assert!(
+        dir.path().join("master.key").exists(),
+        "the demo generates its key file"
+    );
+
+    let http = reqwest::Client::new();
+    wait_ready(&http, &p.url).await;
+    let r = http
+        .get(format!("{hello_url}ping"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["slug"], "ping");
+    assert_eq!(v["organization"], "demo");
+    let orgs: serde_json::Value = http
+        .get(format!("{}/admin/api/orgs/demo/customers", p.url))
+        .bearer_auth(
+            find("admin API:")
+                .split("Bearer ")
+                .nth(1)
+                .unwrap()
+                .trim_end_matches(')'),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        orgs["customers"].as_array().unwrap().len(),
+        12,
+        "a dozen demo customers"
+    );
+    sigterm(&mut p);
+}

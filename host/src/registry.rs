@@ -72,6 +72,6 @@ impl Registry {
 pub fn builtin() -> Result<Registry, RegistryError> {
     let r = Registry::new();
     r.register(Arc::new(portico_example_hello::HelloApp))?;
-    // CARDDAV r.register(Arc::new(portico_carddav::CardDavApp::new()))?;
+    r.register(Arc::new(portico_carddav::CardDavApp::new()))?;
     Ok(r)
 }

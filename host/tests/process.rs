@@ -1,4 +1,5 @@
 //! The `portico` binary as a user runs it: the demo command, restarts after SIGTERM and
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure
 //! SIGKILL, and configuration errors at startup.
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -1,4 +1,5 @@
 //! The admin API over a real socket.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure
 use portico_tests::{base_path, text, TestServer, ADMIN_TOKEN};
 use serde_json::{json, Value};
 

@@ -1,4 +1,5 @@
 //! The gateway over a real socket, with the example app.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure
 use portico_tests::{base_path, text, TestServer};
 use serde_json::Value;
 

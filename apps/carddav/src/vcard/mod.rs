@@ -174,7 +174,7 @@ pub struct CardFields {
     pub given_name: Option<String>,
     /// The family-name component of `N`.
     pub family_name: Option<String>,
-    /// Every non-empty `EMAIL`, in card order.
+    /// Every non-empty `EMAIL`, in card order (trimmed, a `mailto:` prefix removed).
     pub emails: Vec<String>,
     /// Every non-empty `TEL`, in card order (a `tel:` URI prefix removed).
     pub phones: Vec<String>,

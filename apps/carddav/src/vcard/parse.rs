@@ -6,6 +6,10 @@ use super::{
     MAX_LINE_BYTES, MAX_PROPERTIES,
 };
 
+/// The most distinct parameter names one property may have (real cards use a handful); keeps
+/// the merging of repeated parameters linear.
+const MAX_PARAMS: usize = 64;
+
 /// A content line read into a [`Property`], with where its value starts.
 #[derive(Debug, Clone)]
 pub(crate) struct LineParts {
@@ -86,7 +90,12 @@ pub(crate) fn parse_line(s: &str) -> Result<LineParts, String> {
     loop {
         match b.get(i) {
             Some(b':') => break,
-            Some(b';') => i = parse_param(s, i + 1, &mut params)?,
+            Some(b';') => {
+                i = parse_param(s, i + 1, &mut params)?;
+                if params.len() > MAX_PARAMS {
+                    return Err(format!("more than {MAX_PARAMS} different parameters"));
+                }
+            }
             Some(_) => {
                 return Err(format!(
                     "unexpected character after property name {:?}",
@@ -119,7 +128,7 @@ pub(crate) fn parse_line(s: &str) -> Result<LineParts, String> {
     Ok(LineParts { prop, colon, qp })
 }
 
-/// Reads one parameter starting at `i` (just after its ';'); returns the index of the ';' or
+/// Reads one parameter starting at `start` (just after its `;`); returns the index of the `;` or
 /// ':' that ends it.
 fn parse_param(
     s: &str,
@@ -205,7 +214,11 @@ pub(crate) fn decode_quoted_printable(value: &str, charset: &str) -> Result<Stri
                 }
                 // A trailing '=' is a soft break the line joiner left in place.
                 (None, _) => i += 1,
-                _ => return Err("invalid quoted-printable escape".to_string()),
+                // Some exporters leave a literal '=' unencoded; keep it.
+                _ => {
+                    bytes.push(b'=');
+                    i += 1;
+                }
             }
         } else {
             bytes.push(b[i]);

@@ -1,6 +1,6 @@
 //! Applying an admin edit to a stored card, touching only what changed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use portico_sdk::{Customer, CustomerDraft, Timestamp};
 
@@ -109,10 +109,17 @@ impl Patcher<'_, '_> {
             .iter()
             .map(|&i| self.prop(i).and_then(project))
             .collect();
+        // Lines by value, each value's lines in card order, so reuse is linear.
+        let mut by_value: HashMap<&str, VecDeque<usize>> = HashMap::new();
+        for (j, value) in current.iter().enumerate() {
+            if let Some(value) = value {
+                by_value.entry(value.as_str()).or_default().push_back(j);
+            }
+        }
         let mut used = vec![false; idx.len()];
         let mut block = Vec::with_capacity(values.len());
         for (k, v) in values.iter().enumerate() {
-            let reuse = (0..idx.len()).find(|&j| !used[j] && current[j].as_deref() == Some(*v));
+            let reuse = by_value.get_mut(v).and_then(VecDeque::pop_front);
             match reuse {
                 Some(j) => {
                     used[j] = true;

@@ -229,10 +229,12 @@ fn clean_uri(s: &str) -> String {
 ///
 /// Properties, in this order: `BEGIN`, `VERSION`, `PRODID:-//Portico//CardDAV//EN`, `UID`,
 /// `FN`, `N` (family;given;;; — derived from the name when both parts are absent), one `EMAIL`
-/// per [`Customer::all_emails`] (see [`email_line`] for the parameters), one `TEL` per
-/// [`Customer::all_phones`], `BDAY` (skipped when not a valid date), `NOTE`, `URL` (the admin
-/// page, if given), `REV` (from `updated_at`, UTC), `END`. CRLF line breaks, lines folded at 75
-/// octets, TEXT values escaped. Deterministic: the same input gives the same bytes.
+/// per [`Customer::all_emails`] (the first with `TYPE=INTERNET,pref` in 3.0 or `PREF=1` in
+/// 4.0, the others `TYPE=INTERNET` in 3.0 and no parameter in 4.0), one `TEL` per
+/// [`Customer::all_phones`] (the first with `TYPE=pref` / `PREF=1`), `BDAY` (skipped when not
+/// a valid date), `NOTE`, `URL` (the admin page, if given), `REV` (from `updated_at`, UTC),
+/// `END`. CRLF line breaks, lines folded at 75 octets, TEXT values escaped. Deterministic:
+/// the same input gives the same bytes.
 pub fn render(
     customer: &Customer,
     uid: &str,

@@ -1,0 +1,326 @@
+//! The CardDAV app: install hooks, actions, and request dispatch by resource and method.
+use crate::auth::{self, PasswordCache, PASSWORD_FIELD};
+use crate::book::{BookSettings, LAST_SYNC_FIELD};
+use crate::card::{self, Card};
+use crate::props::Env;
+use crate::respond::{self, DAV_HEADER};
+use crate::tree::{Hrefs, Resource};
+use crate::{propfind, proppatch, report, vcard, write};
+use dashmap::DashMap;
+use portico_sdk::http::{Method, StatusCode};
+use portico_sdk::{
+    async_trait, Account, ActionOutcome, AppContext, AppError, AppManifest, AppRequest,
+    AppResponse, AppStatus, CustomerChange, ExternalApp, InstallInput, InstallOutcome,
+    InstallationId, InstallationStatus, StoredCard, Timestamp,
+};
+use serde_json::{json, Value};
+
+/// Bytes of randomness in a generated password: 18 bytes, 144 bits, 24 URL-safe characters.
+pub const PASSWORD_BYTES: usize = 18;
+
+/// How often the last-sync time is written back to the installation record.
+const LAST_SYNC_WRITE_EVERY_MS: i64 = 60_000;
+
+/// The CardDAV app (kind `carddav`).
+#[derive(Default)]
+pub struct CardDavApp {
+    passwords: PasswordCache,
+    last_sync: DashMap<InstallationId, Timestamp>,
+}
+
+impl CardDavApp {
+    /// A new app instance; register it once with the host.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn env<'a>(&self, cx: &'a AppContext, base_path: &str, seq: u64) -> Env<'a> {
+        Env {
+            cx,
+            hrefs: Hrefs::new(base_path),
+            book: BookSettings::from_data(&cx.installation.data),
+            seq,
+        }
+    }
+
+    /// Notes a client sync; persisted at most once a minute per installation.
+    async fn record_sync(&self, cx: &AppContext) {
+        let now = cx.clock.now();
+        let stored = cx.installation.data[LAST_SYNC_FIELD].as_i64().unwrap_or(0);
+        self.last_sync.insert(cx.installation.id.clone(), now);
+        if now.0 - stored < LAST_SYNC_WRITE_EVERY_MS {
+            return;
+        }
+        let mut inst = cx.installation.clone();
+        if !inst.data.is_object() {
+            return;
+        }
+        inst.data[LAST_SYNC_FIELD] = json!(now.0);
+        // Losing this race to another write is harmless: the time is informational.
+        let _ = cx.installation_store.save(&inst).await;
+    }
+}
+
+fn allow(r: &Resource) -> &'static str {
+    match r {
+        Resource::Card(_) => "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, REPORT",
+        Resource::Book => "OPTIONS, GET, HEAD, PROPFIND, PROPPATCH, REPORT",
+        Resource::BadCardName => "OPTIONS",
+        _ => "OPTIONS, GET, HEAD, PROPFIND, REPORT",
+    }
+}
+
+fn connection_info(cx: &AppContext, password: &str) -> Value {
+    json!({ "url": cx.base_url(), "username": cx.org.slug, "password": password })
+}
+
+fn with_password(cx: &AppContext, password: &str) -> Result<portico_sdk::Installation, AppError> {
+    let mut inst = cx.installation.clone();
+    if !inst.data.is_object() {
+        inst.data = json!({});
+    }
+    inst.data[PASSWORD_FIELD] = Value::String(cx.secrets.seal(PASSWORD_FIELD, password)?);
+    inst.status = InstallationStatus::Connected;
+    inst.status_text = None;
+    inst.account = Some(Account {
+        username: cx.org.slug.clone(),
+        server_url: cx.base_url(),
+    });
+    Ok(inst)
+}
+
+#[async_trait]
+impl ExternalApp for CardDavApp {
+    fn manifest(&self) -> AppManifest {
+        AppManifest::new(
+            "carddav",
+            "CardDAV contacts",
+            "Your customers as an address book on phones and computers (Apple Contacts, DAVx5, Thunderbird)",
+        )
+        .with_action("regenerate-password", "Replace the password; connected devices must enter the new one")
+        .with_well_known("carddav")
+    }
+
+    async fn install(
+        &self,
+        cx: &AppContext,
+        input: InstallInput,
+    ) -> Result<InstallOutcome, AppError> {
+        let password = match input.secrets.get("password") {
+            Some(p) if p.expose().chars().count() >= 8 && !p.expose().contains(':') => {
+                p.expose().clone()
+            }
+            Some(_) => {
+                return Err(AppError::unprocessable(
+                    "an imported password must be at least 8 characters and contain no ':'",
+                ))
+            }
+            None => cx.secrets.random_token(PASSWORD_BYTES).into_inner(),
+        };
+        let inst = with_password(cx, &password)?;
+        Ok(InstallOutcome {
+            installation: inst,
+            reveal: connection_info(cx, &password),
+        })
+    }
+
+    async fn status(&self, cx: &AppContext) -> Result<AppStatus, AppError> {
+        let mut s = AppStatus::from_installation(&cx.installation);
+        let contacts = cx.customers.count().await;
+        if contacts.is_err() {
+            s.status = InstallationStatus::Error;
+            s.text = Some("the customer store is unavailable".into());
+        }
+        let last = self
+            .last_sync
+            .get(&cx.installation.id)
+            .map(|t| t.0)
+            .or_else(|| cx.installation.data[LAST_SYNC_FIELD].as_i64());
+        s.details = json!({
+            "contacts": contacts.ok(),
+            "last_sync": last.map(|ms| card::http_date(ms / 1000)),
+            "url": cx.base_url(),
+            "username": cx.org.slug,
+        });
+        Ok(s)
+    }
+
+    async fn action(
+        &self,
+        cx: &AppContext,
+        name: &str,
+        _input: Value,
+    ) -> Result<ActionOutcome, AppError> {
+        match name {
+            "regenerate-password" => {
+                let password = cx.secrets.random_token(PASSWORD_BYTES).into_inner();
+                let inst = with_password(cx, &password)?;
+                Ok(ActionOutcome {
+                    installation: Some(inst),
+                    result: connection_info(cx, &password),
+                })
+            }
+            other => Err(AppError::not_found(format!("unknown action '{other}'"))),
+        }
+    }
+
+    async fn uninstall(&self, cx: &AppContext) -> Result<(), AppError> {
+        self.passwords.forget(&cx.installation.id);
+        self.last_sync.remove(&cx.installation.id);
+        Ok(())
+    }
+
+    async fn customer_changing(
+        &self,
+        cx: &AppContext,
+        change: CustomerChange<'_>,
+    ) -> Result<(), AppError> {
+        // Keep a client's stored card in step with an admin edit: patch only what changed, so
+        // every other property stays as the client wrote it.
+        let (Some(before), Some(stored)) = (change.before, change.draft.card.clone()) else {
+            return Ok(());
+        };
+        let text = vcard::patch(&stored.text, before, change.draft, cx.clock.now());
+        if text != stored.text {
+            let etag = vcard::etag(&text);
+            change.draft.card = Some(StoredCard {
+                text,
+                etag,
+                ..stored
+            });
+        }
+        Ok(())
+    }
+
+    async fn well_known(
+        &self,
+        cx: &AppContext,
+        _name: &str,
+        req: AppRequest,
+    ) -> Result<AppResponse, AppError> {
+        if !self.passwords.check(cx, &req)? {
+            return Ok(auth::challenge());
+        }
+        // RFC 6764 §5: redirect the client to the context path of the service.
+        Ok(AppResponse::new(StatusCode::MOVED_PERMANENTLY).with_header("location", &req.base_path))
+    }
+
+    async fn handle(&self, cx: &AppContext, req: AppRequest) -> Result<AppResponse, AppError> {
+        if !self.passwords.check(cx, &req)? {
+            return Ok(auth::challenge());
+        }
+        let r = crate::tree::resolve(&req.segments);
+        let mut resp = self.dispatch(cx, &r, &req).await?;
+        resp.headers.insert(
+            "dav",
+            portico_sdk::http::HeaderValue::from_static(DAV_HEADER),
+        );
+        Ok(resp)
+    }
+}
+
+impl CardDavApp {
+    async fn dispatch(
+        &self,
+        cx: &AppContext,
+        r: &Resource,
+        req: &AppRequest,
+    ) -> Result<AppResponse, AppError> {
+        let method = req.method.as_str();
+        // A card must exist for every method but PUT (and OPTIONS).
+        let card = match r {
+            Resource::Card(stem) if method != "PUT" && method != "OPTIONS" => {
+                match cx.customers.find_by_resource_name(stem).await? {
+                    Some(c) => Some(Card::of(cx, c)),
+                    None => return Ok(respond::status(StatusCode::NOT_FOUND, "no such card")),
+                }
+            }
+            Resource::Missing => return Ok(respond::status(StatusCode::NOT_FOUND, "not found")),
+            Resource::BadCardName if method != "OPTIONS" => {
+                return Ok(respond::status(
+                    StatusCode::NOT_FOUND,
+                    "card resources are named *.vcf",
+                ))
+            }
+            _ => None,
+        };
+        let seq = match r {
+            Resource::Book | Resource::Card(_) if method == "PROPFIND" || method == "REPORT" => {
+                cx.customers.current_seq().await?
+            }
+            _ => 0,
+        };
+        let env = self.env(cx, &req.base_path, seq);
+        match req.method.clone() {
+            Method::OPTIONS => Ok(AppResponse::new(StatusCode::OK).with_header("allow", allow(r))),
+            Method::GET | Method::HEAD => Ok(get(r, card.as_ref(), req)),
+            Method::PUT => match r {
+                Resource::Card(stem) => write::put(&env, stem, req).await,
+                _ => Ok(respond::precondition(
+                    crate::dav::Precondition::AddressbookCollectionLocationOk,
+                )),
+            },
+            Method::DELETE => match r {
+                Resource::Card(stem) => write::delete(&env, stem, req).await,
+                _ => Ok(respond::status(
+                    StatusCode::FORBIDDEN,
+                    "collections cannot be deleted",
+                )),
+            },
+            m if m.as_str() == "PROPFIND" => {
+                let resp = propfind::propfind(&env, r, card.as_ref(), req).await?;
+                if *r == Resource::Book && req.header("depth") == Some("1") {
+                    self.record_sync(cx).await;
+                }
+                Ok(resp)
+            }
+            m if m.as_str() == "REPORT" => {
+                let resp = report::report(&env, r, req).await?;
+                if resp.status == StatusCode::MULTI_STATUS {
+                    self.record_sync(cx).await;
+                }
+                Ok(resp)
+            }
+            m if m.as_str() == "PROPPATCH" => proppatch::proppatch(&env, r, req).await,
+            // One address book per organization: no new collections (RFC 4918 §9.3, RFC 5689).
+            m if m.as_str() == "MKCOL" => Ok(respond::status(
+                StatusCode::FORBIDDEN,
+                "this server has exactly one address book; new collections cannot be created",
+            )
+            .with_header("allow", allow(r))),
+            m if m.as_str() == "COPY" || m.as_str() == "MOVE" => Ok(respond::status(
+                StatusCode::FORBIDDEN,
+                "cards cannot be copied or moved; PUT a new card instead",
+            )),
+            _ => Ok(respond::method_not_allowed(allow(r))),
+        }
+    }
+}
+
+/// GET/HEAD: cards get their bytes (RFC 6352 §6.3.2 content negotiation by `Accept`);
+/// collections a short text for people who paste the URL into a browser.
+fn get(r: &Resource, card: Option<&Card>, req: &AppRequest) -> AppResponse {
+    let Some(card) = card else {
+        let text = match r {
+            Resource::Book => "CardDAV address book. Add this server to a contacts app to use it.",
+            _ => "Portico CardDAV. Add this URL to a contacts app (Apple Contacts, DAVx5, Thunderbird).",
+        };
+        return AppResponse::text(StatusCode::OK, text);
+    };
+    let version = card::version_from_accept(req.header("accept"));
+    let (text, etag) = card.in_version(version);
+    match write::evaluate(req, Some(&etag), true) {
+        write::Preconditions::NotModified => {
+            return AppResponse::new(StatusCode::NOT_MODIFIED).with_header("etag", &etag)
+        }
+        write::Preconditions::Failed => {
+            return respond::status(StatusCode::PRECONDITION_FAILED, "precondition failed")
+        }
+        write::Preconditions::Pass => {}
+    }
+    AppResponse::new(StatusCode::OK)
+        .with_header("content-type", "text/vcard; charset=utf-8")
+        .with_header("etag", &etag)
+        .with_header("last-modified", &card.last_modified())
+        .with_body(text.into_owned())
+}

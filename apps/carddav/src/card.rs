@@ -1,0 +1,128 @@
+//! A customer's card as served: the stored client bytes, or a rendering of the customer for
+//! customers no client has written yet.
+use crate::vcard::{self, VCardVersion};
+use portico_sdk::{AppContext, Customer};
+use std::borrow::Cow;
+
+/// One card ready to serve.
+#[derive(Debug, Clone)]
+pub struct Card {
+    /// The customer.
+    pub customer: Customer,
+    /// The card text as stored (or rendered as vCard 3.0).
+    pub text: String,
+    /// Strong ETag of `text`.
+    pub etag: String,
+}
+
+impl Card {
+    /// The card of a customer.
+    pub fn of(cx: &AppContext, customer: Customer) -> Card {
+        match &customer.card {
+            Some(stored) => {
+                let (text, etag) = (stored.text.clone(), stored.etag.clone());
+                Card {
+                    customer,
+                    text,
+                    etag,
+                }
+            }
+            None => {
+                let link = cx.links.customer_link(&cx.org, &customer);
+                let text = vcard::render(
+                    &customer,
+                    customer.id.as_str(),
+                    link.as_deref(),
+                    VCardVersion::V3,
+                );
+                let etag = vcard::etag(&text);
+                Card {
+                    customer,
+                    text,
+                    etag,
+                }
+            }
+        }
+    }
+
+    /// The resource-name stem (href without `.vcf`).
+    pub fn stem(&self) -> &str {
+        self.customer.resource_name()
+    }
+
+    /// The text in the requested version, with the ETag of exactly those bytes.
+    pub fn in_version(&self, version: Option<VCardVersion>) -> (Cow<'_, str>, Cow<'_, str>) {
+        match version {
+            Some(v) if v != vcard::version_of(&self.text) => {
+                let converted = vcard::convert(&self.text, v).into_owned();
+                let etag = vcard::etag(&converted);
+                (Cow::Owned(converted), Cow::Owned(etag))
+            }
+            _ => (Cow::Borrowed(&self.text), Cow::Borrowed(&self.etag)),
+        }
+    }
+
+    /// `Last-Modified` / `getlastmodified` value (RFC 1123 date).
+    pub fn last_modified(&self) -> String {
+        http_date(self.customer.updated_at.as_secs())
+    }
+}
+
+/// An RFC 1123 / IMF-fixdate for seconds since the epoch.
+pub fn http_date(secs: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+    httpdate::fmt_http_date(t)
+}
+
+/// The version a client asks for: `address-data version="4.0"` or `Accept: text/vcard;
+/// version=4.0` (RFC 6352 §6.3.2 / §10.4). `None` means "as stored".
+pub fn requested_version(version_attr: Option<&str>) -> Option<VCardVersion> {
+    version_attr.and_then(VCardVersion::from_value)
+}
+
+/// Reads the `version` parameter of `text/vcard` in an `Accept` header. If the client lists
+/// several, the first acceptable one wins.
+pub fn version_from_accept(accept: Option<&str>) -> Option<VCardVersion> {
+    let accept = accept?;
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("");
+        if !media.eq_ignore_ascii_case("text/vcard") {
+            continue;
+        }
+        for p in parts {
+            if let Some((k, v)) = p.split_once('=') {
+                if k.trim().eq_ignore_ascii_case("version") {
+                    if let Some(v) = VCardVersion::from_value(v.trim().trim_matches('"')) {
+                        return Some(v);
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_versions() {
+        assert_eq!(
+            version_from_accept(Some("text/vcard; version=4.0")),
+            Some(VCardVersion::V4)
+        );
+        assert_eq!(
+            version_from_accept(Some("text/vcard;version=\"3.0\", text/vcard;version=4.0")),
+            Some(VCardVersion::V3)
+        );
+        assert_eq!(version_from_accept(Some("*/*")), None);
+        assert_eq!(version_from_accept(None), None);
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+    }
+}

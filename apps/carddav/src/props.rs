@@ -1,0 +1,202 @@
+//! Property values of each resource (RFC 4918 §15, RFC 5397, RFC 6352 §6.2/§7, RFC 6578 §4,
+//! CalendarServer `getctag`).
+use crate::book::BookSettings;
+use crate::card::Card;
+use crate::dav::fragments::{self, Privilege};
+use crate::dav::{AddressDataRequest, KnownProp, PropName, PropValue};
+use crate::sync_token::{self, SyncToken};
+use crate::tree::{Hrefs, Resource};
+use crate::vcard;
+use portico_sdk::AppContext;
+
+/// The largest card accepted by PUT, advertised as `max-resource-size` (RFC 6352 §6.2.3).
+pub const MAX_RESOURCE_SIZE: usize = vcard::MAX_CARD_BYTES;
+
+/// What property lookups need about the request.
+pub struct Env<'a> {
+    /// The app context.
+    pub cx: &'a AppContext,
+    /// Hrefs below the base path.
+    pub hrefs: Hrefs,
+    /// Book settings.
+    pub book: BookSettings,
+    /// The change-log position (for `sync-token` and `getctag`).
+    pub seq: u64,
+}
+
+impl Env<'_> {
+    /// The current sync token.
+    pub fn sync_token(&self) -> String {
+        sync_token::encode(
+            &self.cx.installation.id,
+            &SyncToken {
+                seq: self.seq,
+                listing_after: None,
+            },
+        )
+    }
+}
+
+/// The live properties a resource has (what `propname` lists).
+pub fn live_props(r: &Resource) -> &'static [KnownProp] {
+    use KnownProp::*;
+    match r {
+        Resource::Root => &[
+            ResourceType,
+            DisplayName,
+            CurrentUserPrincipal,
+            PrincipalCollectionSet,
+            CurrentUserPrivilegeSet,
+            SupportedReportSet,
+        ],
+        Resource::Principal => &[
+            ResourceType,
+            DisplayName,
+            CurrentUserPrincipal,
+            PrincipalUrl,
+            PrincipalCollectionSet,
+            AddressbookHomeSet,
+            PrincipalAddress,
+            CurrentUserPrivilegeSet,
+            SupportedReportSet,
+        ],
+        Resource::Home => &[
+            ResourceType,
+            DisplayName,
+            CurrentUserPrincipal,
+            Owner,
+            CurrentUserPrivilegeSet,
+            SupportedReportSet,
+        ],
+        Resource::Book => &[
+            ResourceType,
+            DisplayName,
+            AddressbookDescription,
+            CurrentUserPrincipal,
+            Owner,
+            CurrentUserPrivilegeSet,
+            SupportedReportSet,
+            SupportedAddressData,
+            SupportedCollationSet,
+            MaxResourceSize,
+            SyncToken,
+            GetCtag,
+        ],
+        Resource::Card(_) => &[
+            ResourceType,
+            GetEtag,
+            GetContentType,
+            GetContentLength,
+            GetLastModified,
+            CurrentUserPrincipal,
+            Owner,
+            CurrentUserPrivilegeSet,
+        ],
+        Resource::BadCardName | Resource::Missing => &[],
+    }
+}
+
+/// What `allprop` returns besides dead properties: the RFC 4918 properties that are cheap
+/// (RFC 4918 §9.1: allprop need not return expensive or non-RFC 4918 live properties).
+pub fn allprop_props(r: &Resource) -> Vec<PropName> {
+    use KnownProp::*;
+    let list: &[KnownProp] = match r {
+        Resource::Card(_) => &[
+            ResourceType,
+            GetEtag,
+            GetContentType,
+            GetContentLength,
+            GetLastModified,
+        ],
+        Resource::BadCardName | Resource::Missing => &[],
+        _ => &[ResourceType, DisplayName],
+    };
+    list.iter().map(|k| k.name()).collect()
+}
+
+fn hrefs(v: String) -> PropValue {
+    PropValue::Hrefs(vec![v])
+}
+
+/// The value of `name` on `r`, or `None` if the resource does not have it.
+pub fn value(
+    env: &Env<'_>,
+    r: &Resource,
+    card: Option<&Card>,
+    name: &PropName,
+    address_data: Option<&AddressDataRequest>,
+) -> Option<PropValue> {
+    let Some(known) = KnownProp::from_name(name) else {
+        if matches!(r, Resource::Book) {
+            return env
+                .book
+                .dead
+                .get(&name.to_string())
+                .map(|xml| PropValue::Xml(xml.clone()));
+        }
+        return None;
+    };
+    if !live_props(r).contains(&known) && known != KnownProp::AddressData {
+        return None;
+    }
+    let org = &env.cx.org;
+    use KnownProp::*;
+    Some(match known {
+        ResourceType => PropValue::Xml(
+            match r {
+                Resource::Principal => fragments::RESOURCETYPE_PRINCIPAL,
+                Resource::Book => fragments::RESOURCETYPE_ADDRESSBOOK,
+                Resource::Card(_) => "",
+                _ => fragments::RESOURCETYPE_COLLECTION,
+            }
+            .to_owned(),
+        ),
+        DisplayName => PropValue::Text(match r {
+            Resource::Book => env.book.displayname(&org.name),
+            Resource::Home => format!("{} address books", org.name),
+            _ => org.name.clone(),
+        }),
+        CurrentUserPrincipal => PropValue::Href(env.hrefs.principal()),
+        PrincipalUrl | Owner => PropValue::Href(env.hrefs.principal()),
+        PrincipalCollectionSet => hrefs(env.hrefs.root()),
+        AddressbookHomeSet => hrefs(env.hrefs.home()),
+        // RFC 6352 §7.1.2: the principal's own card; we have none, so the property is empty.
+        PrincipalAddress => PropValue::Empty,
+        CurrentUserPrivilegeSet => PropValue::Xml(fragments::current_user_privilege_set(match r {
+            Resource::Book | Resource::Card(_) => &Privilege::READ_WRITE,
+            _ => &Privilege::READ_ONLY,
+        })),
+        SupportedReportSet => PropValue::Xml(match r {
+            Resource::Book => fragments::SUPPORTED_REPORT_SET_ADDRESSBOOK.to_owned(),
+            _ => String::new(),
+        }),
+        AddressbookDescription => match &env.book.description {
+            Some(d) => PropValue::Text(d.clone()),
+            None => return None,
+        },
+        SupportedAddressData => PropValue::Xml(fragments::SUPPORTED_ADDRESS_DATA.to_owned()),
+        SupportedCollationSet => PropValue::Xml(fragments::supported_collation_set()),
+        MaxResourceSize => PropValue::Text(MAX_RESOURCE_SIZE.to_string()),
+        SyncToken => PropValue::Text(env.sync_token()),
+        GetCtag => PropValue::Text(sync_token::ctag(env.seq)),
+        GetEtag => PropValue::Text(card?.etag.clone()),
+        GetContentType => PropValue::Text("text/vcard; charset=utf-8".to_owned()),
+        GetContentLength => PropValue::Text(card?.text.len().to_string()),
+        GetLastModified => PropValue::Text(card?.last_modified()),
+        AddressData => {
+            let card = card?;
+            let req = address_data.cloned().unwrap_or(AddressDataRequest {
+                all_props: true,
+                ..Default::default()
+            });
+            let (text, _) = card.in_version(crate::card::requested_version(req.version.as_deref()));
+            let text = if req.all_props {
+                text.into_owned()
+            } else {
+                vcard::select(&text, &req.props)
+            };
+            PropValue::Text(text)
+        }
+        _ => return None,
+    })
+}

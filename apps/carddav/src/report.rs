@@ -1,0 +1,290 @@
+//! REPORT on the address book: `addressbook-multiget` and `addressbook-query` (RFC 6352 §8.6,
+//! §8.7) and `sync-collection` (RFC 6578).
+use crate::card::Card;
+use crate::dav::{
+    normalize_href, parse_report, propstats_for, AddressDataRequest, DavError, FilterProperty,
+    FilterSubject, MultistatusWriter, Precondition, PropRequest, Propstat, QueryRequest,
+    ReportRequest, SyncRequest,
+};
+use crate::propfind::{propstats, PAGE};
+use crate::props::{self, Env};
+use crate::respond;
+use crate::sync_token::{self, SyncToken};
+use crate::tree::{self, Resource};
+use crate::vcard::{self, Property};
+use portico_sdk::http::StatusCode;
+use portico_sdk::{AppError, AppRequest, AppResponse, CustomerId};
+
+/// Most hrefs accepted in one multiget (clients send batches of 10–100).
+pub const MAX_MULTIGET_HREFS: usize = 10_000;
+
+/// Largest `sync-collection` answer when the client sets no limit: the rest follows with the
+/// continuation token (RFC 6578 §3.6).
+pub const SYNC_PAGE: usize = 100_000;
+
+/// Answers a REPORT whose target resource is `r`.
+pub async fn report(
+    env: &Env<'_>,
+    r: &Resource,
+    req: &AppRequest,
+) -> Result<AppResponse, AppError> {
+    let parsed = match parse_report(&req.body) {
+        Ok(p) => p,
+        Err(e) => return Ok(respond::dav_error(&e)),
+    };
+    if let ReportRequest::Unsupported(name) = parsed {
+        return Ok(respond::dav_error(&DavError::UnsupportedReport(name)));
+    }
+    // RFC 6352 §8.6/§8.7 and RFC 6578 §3: these reports apply to the address book collection.
+    if *r != Resource::Book {
+        return Ok(respond::precondition(Precondition::SupportedReport));
+    }
+    match parsed {
+        ReportRequest::Multiget(m) => {
+            multiget(env, &m.props, m.address_data.as_ref(), &m.hrefs, req).await
+        }
+        ReportRequest::Query(q) => query(env, &q).await,
+        ReportRequest::SyncCollection(s) => sync_collection(env, &s).await,
+        ReportRequest::Unsupported(_) => Ok(respond::precondition(Precondition::SupportedReport)),
+    }
+}
+
+/// The propstats of a card for a report's `DAV:prop` (with `address-data` honoured).
+fn card_propstats(
+    env: &Env<'_>,
+    card: &Card,
+    request: &PropRequest,
+    address_data: Option<&AddressDataRequest>,
+) -> Vec<Propstat> {
+    let r = Resource::Card(card.stem().to_owned());
+    match request {
+        PropRequest::Prop(names) => propstats_for(names, |n| {
+            props::value(env, &r, Some(card), n, address_data)
+        }),
+        other => propstats(env, &r, Some(card), other),
+    }
+}
+
+async fn multiget(
+    env: &Env<'_>,
+    request: &PropRequest,
+    address_data: Option<&AddressDataRequest>,
+    hrefs: &[String],
+    req: &AppRequest,
+) -> Result<AppResponse, AppError> {
+    if hrefs.len() > MAX_MULTIGET_HREFS {
+        return Ok(respond::status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("at most {MAX_MULTIGET_HREFS} hrefs per multiget"),
+        ));
+    }
+    let mut w = MultistatusWriter::begin();
+    for raw in hrefs {
+        // Any href outside this book — another installation, another organization, a
+        // collection — is answered 404 like a missing card, never with data.
+        let found = match normalize_href(raw, &req.base_path) {
+            Some(rel) => {
+                let segments: Vec<String> = rel.split('/').map(str::to_owned).collect();
+                match tree::resolve(&segments) {
+                    Resource::Card(stem) => env.cx.customers.find_by_resource_name(&stem).await?,
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        match found {
+            Some(customer) => {
+                let card = Card::of(env.cx, customer);
+                w.response(
+                    &env.hrefs.card(card.stem()),
+                    &card_propstats(env, &card, request, address_data),
+                );
+            }
+            None => {
+                let href = normalize_href(raw, "/")
+                    .map(|p| format!("/{p}"))
+                    .unwrap_or_else(|| raw.clone());
+                w.response_status(&href, StatusCode::NOT_FOUND);
+            }
+        }
+    }
+    Ok(respond::multistatus(w.finish()))
+}
+
+/// A parsed card seen by query filters.
+struct Subject(Vec<Property>);
+
+impl FilterSubject for Subject {
+    fn properties(&self, name: &str) -> Vec<FilterProperty> {
+        self.0
+            .iter()
+            .filter(|p| p.name.eq_ignore_ascii_case(name))
+            .map(|p| FilterProperty {
+                value: p.text(),
+                params: p
+                    .params
+                    .iter()
+                    .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+async fn query(env: &Env<'_>, q: &QueryRequest) -> Result<AppResponse, AppError> {
+    let limit = q.limit.map(|l| l as usize);
+    let mut w = MultistatusWriter::begin();
+    let mut matched = 0usize;
+    let mut truncated = false;
+    let mut after: Option<CustomerId> = None;
+    'pages: loop {
+        let page = env.cx.customers.list(after.as_ref(), PAGE).await?;
+        let full = page.len() == PAGE;
+        after = page.last().map(|c| c.id.clone());
+        for customer in page {
+            let card = Card::of(env.cx, customer);
+            let props = vcard::properties(&card.text).unwrap_or_default();
+            if !q.filter.matches(&Subject(props)) {
+                continue;
+            }
+            if limit.is_some_and(|l| matched >= l) {
+                truncated = true;
+                break 'pages;
+            }
+            matched += 1;
+            w.response(
+                &env.hrefs.card(card.stem()),
+                &card_propstats(env, &card, &q.props, q.address_data.as_ref()),
+            );
+        }
+        if !full {
+            break;
+        }
+    }
+    if truncated {
+        // RFC 6352 §8.6.1: more matched than the client's limit.
+        w.response_error(
+            &env.hrefs.book(),
+            StatusCode::INSUFFICIENT_STORAGE,
+            &Precondition::NumberOfMatchesWithinLimits,
+        );
+    }
+    Ok(respond::multistatus(w.finish()))
+}
+
+async fn sync_collection(env: &Env<'_>, s: &SyncRequest) -> Result<AppResponse, AppError> {
+    let inst = &env.cx.installation.id;
+    let limit = s.limit.map(|l| (l as usize).max(1)).unwrap_or(SYNC_PAGE);
+    let token = match &s.sync_token {
+        None => None,
+        Some(t) => match sync_token::decode(inst, t) {
+            Some(t) => Some(t),
+            None => return Ok(respond::precondition(Precondition::ValidSyncToken)),
+        },
+    };
+    let mut w = MultistatusWriter::begin();
+    let next = match token {
+        // Initial sync (or the continuation of one): list members in id order. The position is
+        // taken before listing, so a change made during the listing is reported again next time.
+        None
+        | Some(SyncToken {
+            listing_after: Some(_),
+            ..
+        }) => {
+            let (seq, mut after) = match token {
+                Some(t) => {
+                    if env.cx.customers.changes_since(t.seq, 1).await?.is_none() {
+                        return Ok(respond::precondition(Precondition::ValidSyncToken));
+                    }
+                    (t.seq, t.listing_after)
+                }
+                None => (env.seq, None),
+            };
+            let mut sent = 0usize;
+            let mut more = false;
+            'pages: loop {
+                let page = env
+                    .cx
+                    .customers
+                    .list(after.as_ref(), PAGE.min(limit + 1))
+                    .await?;
+                let full = page.len() == PAGE.min(limit + 1);
+                for customer in page {
+                    if sent == limit {
+                        more = true;
+                        break 'pages;
+                    }
+                    after = Some(customer.id.clone());
+                    let card = Card::of(env.cx, customer);
+                    w.response(
+                        &env.hrefs.card(card.stem()),
+                        &card_propstats(env, &card, &s.props, s.address_data.as_ref()),
+                    );
+                    sent += 1;
+                }
+                if !full {
+                    break;
+                }
+            }
+            if more {
+                w.response_error(
+                    &env.hrefs.book(),
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    &Precondition::NumberOfMatchesWithinLimits,
+                );
+                SyncToken {
+                    seq,
+                    listing_after: after,
+                }
+            } else {
+                SyncToken {
+                    seq,
+                    listing_after: None,
+                }
+            }
+        }
+        Some(SyncToken {
+            seq,
+            listing_after: None,
+        }) => {
+            let Some(batch) = env.cx.customers.changes_since(seq, limit).await? else {
+                return Ok(respond::precondition(Precondition::ValidSyncToken));
+            };
+            for change in &batch.changes {
+                let current = if change.deleted {
+                    None
+                } else {
+                    env.cx.customers.get(&change.customer_id).await?
+                };
+                match current {
+                    Some(customer) => {
+                        let card = Card::of(env.cx, customer);
+                        w.response(
+                            &env.hrefs.card(card.stem()),
+                            &card_propstats(env, &card, &s.props, s.address_data.as_ref()),
+                        );
+                    }
+                    // RFC 6578 §3.5.2: a removed member is a response with a 404 status and no
+                    // propstat.
+                    None => w.response_status(
+                        &env.hrefs.card(&change.resource_name),
+                        StatusCode::NOT_FOUND,
+                    ),
+                }
+            }
+            if batch.truncated {
+                w.response_error(
+                    &env.hrefs.book(),
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    &Precondition::NumberOfMatchesWithinLimits,
+                );
+            }
+            SyncToken {
+                seq: batch.next_seq,
+                listing_after: None,
+            }
+        }
+    };
+    w.sync_token(&sync_token::encode(inst, &next));
+    Ok(respond::multistatus(w.finish()))
+}

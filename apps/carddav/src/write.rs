@@ -1,0 +1,275 @@
+//! Writes to cards: PUT (RFC 6352 §6.3.2, RFC 4918 §9.7, RFC 7232 preconditions) and DELETE.
+use crate::card::Card;
+use crate::dav::Precondition;
+use crate::props::{Env, MAX_RESOURCE_SIZE};
+use crate::respond;
+use crate::vcard::{self, CardError, ParsedCard};
+use portico_sdk::http::StatusCode;
+use portico_sdk::{
+    AppError, AppRequest, AppResponse, Customer, CustomerDraft, CustomerId, ErrorKind, StoredCard,
+};
+
+/// The result of evaluating `If-Match` / `If-None-Match` against the current ETag.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Preconditions {
+    /// Go ahead.
+    Pass,
+    /// 412 Precondition Failed.
+    Failed,
+    /// 304 Not Modified (GET/HEAD with a matching `If-None-Match`).
+    NotModified,
+}
+
+fn etag_list_matches(header: &str, current: Option<&str>) -> bool {
+    let Some(current) = current else { return false };
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t == current)
+}
+
+/// RFC 7232 §6: If-Match first, then If-None-Match. `current` is the ETag of the existing
+/// resource, `None` if it does not exist. Strong comparison for If-Match (§3.1); for
+/// If-None-Match the weak comparison, which equals strong for our strong tags.
+pub fn evaluate(req: &AppRequest, current: Option<&str>, safe_method: bool) -> Preconditions {
+    if let Some(im) = req.header("if-match") {
+        if !etag_list_matches(im, current) {
+            return Preconditions::Failed;
+        }
+    }
+    if let Some(inm) = req.header("if-none-match") {
+        let any = inm.trim() == "*" && current.is_some();
+        let weak_current = current.map(|c| c.trim_start_matches("W/"));
+        let matched = any
+            || inm
+                .split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| Some(t) == weak_current);
+        if matched {
+            return if safe_method {
+                Preconditions::NotModified
+            } else {
+                Preconditions::Failed
+            };
+        }
+    }
+    Preconditions::Pass
+}
+
+/// Is the request body declared as a vCard? A missing Content-Type is accepted (some clients
+/// omit it); `text/x-vcard` is the pre-RFC 6350 name.
+fn acceptable_media_type(req: &AppRequest) -> bool {
+    match req.header("content-type") {
+        None => true,
+        Some(ct) => {
+            let media = ct.split(';').next().unwrap_or("").trim();
+            media.eq_ignore_ascii_case("text/vcard") || media.eq_ignore_ascii_case("text/x-vcard")
+        }
+    }
+}
+
+/// The customer fields a card carries, applied over `base` (fields the card cannot carry, such as
+/// tags, are kept).
+pub fn project(parsed: &ParsedCard, base: Option<&Customer>) -> CustomerDraft {
+    let mut d = base.map(CustomerDraft::from_customer).unwrap_or_default();
+    let f = &parsed.fields;
+    d.name = f.name.clone();
+    d.given_name = f.given_name.clone();
+    d.family_name = f.family_name.clone();
+    let mut emails = f.emails.iter().cloned();
+    d.email = emails.next();
+    d.known_emails = emails.collect();
+    let mut phones = f.phones.iter().cloned();
+    d.phone = phones.next();
+    d.known_phones = phones.collect();
+    d.birthday = f.birthday.clone();
+    d.note = f.note.clone();
+    d
+}
+
+fn card_error(e: &CardError) -> AppResponse {
+    let p = match e {
+        CardError::UnsupportedVersion(_) => Precondition::SupportedAddressData,
+        CardError::TooLarge => Precondition::MaxResourceSize,
+        _ => Precondition::ValidAddressData,
+    };
+    respond::precondition(p)
+}
+
+/// The UID a card of `c` has for clients.
+fn uid_of(c: &Customer) -> &str {
+    c.card
+        .as_ref()
+        .map(|k| k.uid.as_str())
+        .unwrap_or(c.id.as_str())
+}
+
+/// PUT of a card at `stem`.
+pub async fn put(env: &Env<'_>, stem: &str, req: &AppRequest) -> Result<AppResponse, AppError> {
+    let dir = &env.cx.customers;
+    if !acceptable_media_type(req) {
+        return Ok(respond::precondition(Precondition::SupportedAddressData));
+    }
+    if req.body.len() > MAX_RESOURCE_SIZE {
+        return Ok(respond::precondition(Precondition::MaxResourceSize));
+    }
+    let parsed = match vcard::parse(&req.body) {
+        Ok(p) => p,
+        Err(e) => return Ok(card_error(&e)),
+    };
+    let existing = dir.find_by_resource_name(stem).await?;
+    let current = existing.clone().map(|c| Card::of(env.cx, c));
+    if evaluate(req, current.as_ref().map(|c| c.etag.as_str()), false) != Preconditions::Pass {
+        return Ok(respond::status(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition failed",
+        ));
+    }
+    // RFC 6352 §6.3.2.1 no-uid-conflict: the UID must not be used by another card of the book.
+    // We also refuse to change the UID of an existing card (the RFC lets a server do either).
+    let uid_owner = match dir.find_by_card_uid(&parsed.uid).await? {
+        Some(c) => Some(c),
+        None => match CustomerId::parse(&parsed.uid) {
+            Ok(id) => dir.get(&id).await?.filter(|c| c.card.is_none()),
+            Err(_) => None,
+        },
+    };
+    if let Some(owner) = &uid_owner {
+        if existing.as_ref().map(|e| &e.id) != Some(&owner.id) {
+            return Ok(respond::precondition(Precondition::NoUidConflict(Some(
+                env.hrefs.card(owner.resource_name()),
+            ))));
+        }
+    }
+    if let Some(e) = &existing {
+        if uid_of(e) != parsed.uid {
+            return Ok(respond::precondition(Precondition::NoUidConflict(Some(
+                env.hrefs.card(stem),
+            ))));
+        }
+    }
+    let text = match String::from_utf8(req.body.to_vec()) {
+        Ok(t) => t,
+        Err(_) => return Ok(card_error(&CardError::NotUtf8)),
+    };
+    let etag = vcard::etag(&text);
+    let mut draft = project(&parsed, existing.as_ref());
+    draft.card = Some(StoredCard {
+        name: stem.to_owned(),
+        uid: parsed.uid.clone(),
+        text,
+        etag: etag.clone(),
+    });
+    let result = match &existing {
+        Some(e) => dir
+            .update(&e.id, draft, Some(e.revision))
+            .await
+            .map(|_| StatusCode::NO_CONTENT),
+        None => dir.create(draft).await.map(|_| StatusCode::CREATED),
+    };
+    match result {
+        Ok(status) => Ok(AppResponse::new(status).with_header("etag", &etag)),
+        // Someone else wrote in between: their change wins, this client must re-read.
+        Err(e) if e.kind == ErrorKind::PreconditionFailed => Ok(respond::status(
+            StatusCode::PRECONDITION_FAILED,
+            "the card changed meanwhile",
+        )),
+        Err(e) if e.kind == ErrorKind::Conflict => {
+            // A concurrent create took the name or UID.
+            Ok(respond::status(
+                StatusCode::PRECONDITION_FAILED,
+                "the card was created meanwhile",
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// DELETE of the card at `stem`.
+pub async fn delete(env: &Env<'_>, stem: &str, req: &AppRequest) -> Result<AppResponse, AppError> {
+    let dir = &env.cx.customers;
+    let Some(existing) = dir.find_by_resource_name(stem).await? else {
+        return Ok(respond::status(StatusCode::NOT_FOUND, "no such card"));
+    };
+    let card = Card::of(env.cx, existing);
+    if evaluate(req, Some(&card.etag), false) != Preconditions::Pass {
+        return Ok(respond::status(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition failed",
+        ));
+    }
+    match dir
+        .delete(&card.customer.id, Some(card.customer.revision))
+        .await
+    {
+        Ok(()) => Ok(AppResponse::new(StatusCode::NO_CONTENT)),
+        Err(e) if e.kind == ErrorKind::PreconditionFailed => Ok(respond::status(
+            StatusCode::PRECONDITION_FAILED,
+            "the card changed meanwhile",
+        )),
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            Ok(respond::status(StatusCode::NOT_FOUND, "no such card"))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portico_sdk::http::Method;
+
+    fn req(h: &[(&str, &str)]) -> AppRequest {
+        let mut r = AppRequest::new(Method::PUT, "/b/", "x.vcf");
+        for (k, v) in h {
+            r = r.with_header(k, v);
+        }
+        r
+    }
+
+    #[test]
+    fn precondition_table() {
+        assert_eq!(evaluate(&req(&[]), None, false), Preconditions::Pass);
+        assert_eq!(
+            evaluate(&req(&[("if-none-match", "*")]), None, false),
+            Preconditions::Pass
+        );
+        assert_eq!(
+            evaluate(&req(&[("if-none-match", "*")]), Some("\"a\""), false),
+            Preconditions::Failed
+        );
+        assert_eq!(
+            evaluate(&req(&[("if-match", "\"a\"")]), Some("\"a\""), false),
+            Preconditions::Pass
+        );
+        assert_eq!(
+            evaluate(&req(&[("if-match", "\"b\", \"a\"")]), Some("\"a\""), false),
+            Preconditions::Pass
+        );
+        assert_eq!(
+            evaluate(&req(&[("if-match", "\"b\"")]), Some("\"a\""), false),
+            Preconditions::Failed
+        );
+        assert_eq!(
+            evaluate(&req(&[("if-match", "*")]), None, false),
+            Preconditions::Failed
+        );
+        assert_eq!(
+            evaluate(&req(&[("if-match", "W/\"a\"")]), Some("\"a\""), false),
+            Preconditions::Failed,
+            "If-Match compares strongly"
+        );
+        assert_eq!(
+            evaluate(&req(&[("if-none-match", "\"a\"")]), Some("\"a\""), true),
+            Preconditions::NotModified
+        );
+        assert_eq!(
+            evaluate(&req(&[("if-none-match", "W/\"a\"")]), Some("\"a\""), true),
+            Preconditions::NotModified
+        );
+        assert_eq!(
+            evaluate(&req(&[("if-none-match", "\"b\"")]), Some("\"a\""), true),
+            Preconditions::Pass
+        );
+    }
+}

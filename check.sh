@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Every check and test of the repository, cheapest first. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")"
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "format"
+cargo fmt --all --check
+
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "SDK docs (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc -p portico-sdk --no-deps --locked
+
+step "tests"
+cargo test --workspace --locked
+
+step "all checks passed"

@@ -524,6 +524,9 @@ impl Portico {
         mut draft: CustomerDraft,
     ) -> Result<Customer, HostError> {
         let org = self.org(org_id).await?;
+        // The id is fixed before the hooks run, so what they derive from it (a card's UID)
+        // matches the stored record.
+        draft.id.get_or_insert_with(CustomerId::random);
         self.run_customer_hooks(&org, None, &mut draft).await?;
         Ok(self.directory(org_id).create(draft).await?)
     }
@@ -592,6 +595,7 @@ impl Portico {
                 Some(id) => dir.get(id).await?,
                 None => None,
             };
+            draft.id.get_or_insert_with(CustomerId::random);
             self.run_customer_hooks(&org, before.as_ref(), &mut draft)
                 .await?;
             let res = match &before {

@@ -166,6 +166,26 @@ fn write_response(req: &HttpRequest, r: AppResponse) -> HttpResponse {
         }
     }
     cors(req, &mut b);
+    if let Some(stream) = r.stream {
+        if req.method() == actix_web::http::Method::HEAD {
+            return b.finish();
+        }
+        let chunks = futures_util::stream::unfold(Some(stream), |state| async move {
+            let mut s = state?;
+            match s.next_chunk().await {
+                Ok(Some(chunk)) => Some((Ok::<Bytes, actix_web::Error>(chunk), Some(s))),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "streamed response ended early");
+                    Some((
+                        Err(actix_web::error::ErrorInternalServerError("stream failed")),
+                        None,
+                    ))
+                }
+            }
+        });
+        return b.streaming(chunks);
+    }
     if req.method() == actix_web::http::Method::HEAD {
         // Keep the length of the body a GET would get; send none.
         b.no_chunking(r.body.len() as u64);

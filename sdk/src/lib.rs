@@ -65,7 +65,7 @@ pub use model::{
     Organization, StoredCard, Timestamp,
 };
 pub use ports::{Clock, CustomerDirectory, InstallationPort, SecretBox, SystemClock};
-pub use request::{AppRequest, AppResponse};
+pub use request::{AppRequest, AppResponse, BodyStream};
 pub use secret::Secret;
 
 /// Re-export of the `bytes` crate used for bodies.

@@ -74,15 +74,38 @@ impl AppRequest {
     }
 }
 
+/// A body produced piece by piece, for answers too large to hold in memory at once (e.g. a
+/// multistatus listing every card of a big address book). The host calls
+/// [`BodyStream::next_chunk`] until it returns `Ok(None)`, sending each chunk as it arrives; an
+/// error ends the response early (the client sees a truncated body), so produce errors before
+/// the first chunk where possible.
+#[async_trait::async_trait]
+pub trait BodyStream: Send + 'static {
+    /// The next piece of the body, or `None` at the end.
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, crate::AppError>;
+}
+
 /// What an app answers. The host adds CORS and server headers and writes it out unchanged.
-#[derive(Debug, Clone)]
 pub struct AppResponse {
     /// Status code.
     pub status: StatusCode,
     /// Response headers.
     pub headers: HeaderMap,
-    /// The body.
+    /// The body (ignored when `stream` is set).
     pub body: Bytes,
+    /// A streamed body, sent instead of `body` (chunked transfer encoding).
+    pub stream: Option<Box<dyn BodyStream>>,
+}
+
+impl std::fmt::Debug for AppResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .field("streamed", &self.stream.is_some())
+            .finish()
+    }
 }
 
 impl AppResponse {
@@ -92,6 +115,7 @@ impl AppResponse {
             status,
             headers: HeaderMap::new(),
             body: Bytes::new(),
+            stream: None,
         }
     }
 
@@ -121,6 +145,12 @@ impl AppResponse {
     /// Sets the body.
     pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
+        self
+    }
+
+    /// Sets a streamed body, produced while it is sent.
+    pub fn with_stream(mut self, stream: impl BodyStream) -> Self {
+        self.stream = Some(Box::new(stream));
         self
     }
 }

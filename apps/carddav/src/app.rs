@@ -175,19 +175,48 @@ impl ExternalApp for CardDavApp {
         cx: &AppContext,
         change: CustomerChange<'_>,
     ) -> Result<(), AppError> {
-        // Keep a client's stored card in step with an admin edit: patch only what changed, so
-        // every other property stays as the client wrote it.
-        let (Some(before), Some(stored)) = (change.before, change.draft.card.clone()) else {
-            return Ok(());
-        };
-        let text = vcard::patch(&stored.text, before, change.draft, cx.clock.now());
-        if text != stored.text {
-            let etag = vcard::etag(&text);
-            change.draft.card = Some(StoredCard {
-                text,
-                etag,
-                ..stored
-            });
+        let now = cx.clock.now();
+        match (change.before, change.draft.card.clone()) {
+            // Keep a stored card in step with an admin edit: patch only what changed, so every
+            // other property stays as the client wrote it.
+            (Some(before), Some(stored)) => {
+                let text = vcard::patch(&stored.text, before, change.draft, now);
+                if text != stored.text {
+                    let etag = vcard::etag(&text);
+                    change.draft.card = Some(StoredCard {
+                        text,
+                        etag,
+                        ..stored
+                    });
+                }
+            }
+            // No card yet: render one now, so reads copy bytes instead of rendering.
+            (_, None) => {
+                let Some(id) = change
+                    .draft
+                    .id
+                    .clone()
+                    .or_else(|| change.before.map(|b| b.id.clone()))
+                else {
+                    return Ok(());
+                };
+                let customer = change.draft.clone().into_customer(id.clone(), 0, now);
+                let link = cx.links.customer_link(&cx.org, &customer);
+                let text = vcard::render(
+                    &customer,
+                    id.as_str(),
+                    link.as_deref(),
+                    vcard::VCardVersion::V3,
+                );
+                let etag = vcard::etag(&text);
+                change.draft.card = Some(StoredCard {
+                    name: id.to_string(),
+                    uid: id.to_string(),
+                    text,
+                    etag,
+                });
+            }
+            (None, Some(_)) => {}
         }
         Ok(())
     }

@@ -280,3 +280,134 @@ async fn the_demo_command_serves_the_example_app() {
     );
     sigterm(&mut p);
 }
+
+fn cli(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env("PORTICO_SECRETS__CREATE_KEY_FILE", "true")
+        .env("PORTICO_LOG__FILTER", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The CLI manages organizations and installations through the same code paths as the admin
+/// API, and a migrated installation keeps its id and password.
+#[tokio::test]
+async fn cli_manages_orgs_apps_and_customers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ok, out, err) = cli(
+        d,
+        &[
+            "org", "create", "--slug", "salon", "--name", "Salon", "--id", "salon",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("\"slug\": \"salon\""));
+    let (ok, _, err) = cli(d, &["org", "create", "--slug", "Bad Slug", "--name", "x"]);
+    assert!(!ok);
+    assert!(err.contains("slug"), "{err}");
+    let (ok, out, _) = cli(d, &["org", "list"]);
+    assert!(ok && out.contains("salon"));
+
+    let (ok, out, err) = cli(
+        d,
+        &[
+            "app",
+            "install",
+            "--org",
+            "salon",
+            "--kind",
+            "carddav",
+            "--id",
+            "legacy-1",
+            "--secret",
+            "password=kept-from-old-system",
+        ],
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["installation"]["id"], "legacy-1");
+    assert_eq!(v["reveal"]["password"], "kept-from-old-system");
+
+    let file = d.join("customers.jsonl");
+    std::fs::write(&file, "{\"name\": \"Ann\"}\n{\"name\": \"Bo\"}\n").unwrap();
+    let (ok, out, err) = cli(
+        d,
+        &[
+            "customers",
+            "import",
+            "--org",
+            "salon",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("\"created\": 2"), "{out}");
+
+    let (ok, out, _) = cli(d, &["app", "status", "--org", "salon", "--id", "legacy-1"]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["status"]["details"]["contacts"], 2);
+
+    // The server started on the same data answers CardDAV with the migrated password.
+    let mut p = serve(d);
+    let http = reqwest::Client::new();
+    wait_ready(&http, &p.url).await;
+    let r = http
+        .request(
+            reqwest::Method::from_bytes(b"PROPFIND").unwrap(),
+            format!("{}/api/apps/salon/legacy-1/", p.url),
+        )
+        .basic_auth("salon", Some("kept-from-old-system"))
+        .header("Depth", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 207);
+    sigterm(&mut p);
+
+    let (ok, out, _) = cli(
+        d,
+        &[
+            "app",
+            "action",
+            "--org",
+            "salon",
+            "--id",
+            "legacy-1",
+            "--name",
+            "regenerate-password",
+        ],
+    );
+    assert!(ok);
+    assert!(!out.contains("kept-from-old-system"));
+    let (ok, _, _) = cli(
+        d,
+        &["app", "uninstall", "--org", "salon", "--id", "legacy-1"],
+    );
+    assert!(ok);
+    let (ok, out, _) = cli(d, &["app", "list", "--org", "salon"]);
+    assert!(ok);
+    assert_eq!(out.trim(), "[]");
+}
+
+#[test]
+fn config_print_redacts_secrets() {
+    let out = Command::new(BIN)
+        .args(["config", "print"])
+        .env("PORTICO_ADMIN__TOKEN", "very-secret-admin-token")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("[redacted]"));
+    assert!(!text.contains("very-secret"));
+}

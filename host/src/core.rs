@@ -37,6 +37,8 @@ pub struct Portico {
     pub links: HostLinks,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Failed-authentication counters (gateway and admin API).
+    pub limiter: crate::limits::FailureLimiter,
     cache: DashMap<(String, String), Resolved>,
 }
 
@@ -190,6 +192,7 @@ impl Portico {
             sealer,
             links,
             clock: Arc::new(SystemClock),
+            limiter: crate::limits::FailureLimiter::new(),
             cache: DashMap::new(),
         }
     }

@@ -14,6 +14,9 @@ pub enum HostError {
     /// The store failed.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// Too many failed authentications from this address; retry after this many seconds.
+    #[error("too many failed attempts; retry in {0} s")]
+    Throttled(u64),
 }
 
 impl HostError {
@@ -40,6 +43,10 @@ impl HostError {
                 tracing::error!(error = %e, "store failure");
                 (ErrorKind::Internal, "internal error".into())
             }
+            HostError::Throttled(secs) => (
+                ErrorKind::TooManyRequests,
+                format!("too many failed attempts; retry in {secs} s"),
+            ),
         }
     }
 }
@@ -56,6 +63,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -78,6 +86,9 @@ impl ResponseError for HostError {
         }
         if kind == ErrorKind::Unavailable {
             r.insert_header(("Retry-After", "1"));
+        }
+        if let HostError::Throttled(secs) = self {
+            r.insert_header(("Retry-After", secs.to_string()));
         }
         r.json(error_body(kind, &message))
     }

@@ -107,6 +107,16 @@ fn json_error(req: &HttpRequest, kind: ErrorKind, message: &str) -> HttpResponse
     b.json(crate::error::error_body(kind, message))
 }
 
+fn throttled(req: &HttpRequest, secs: u64) -> HttpResponse {
+    let mut b = HttpResponse::TooManyRequests();
+    cors(req, &mut b);
+    b.insert_header(("Retry-After", secs.to_string()));
+    b.json(crate::error::error_body(
+        ErrorKind::TooManyRequests,
+        &format!("too many failed attempts; retry in {secs} s"),
+    ))
+}
+
 fn not_found(req: &HttpRequest) -> HttpResponse {
     json_error(req, ErrorKind::NotFound, "no such installation")
 }
@@ -243,6 +253,15 @@ pub async fn gateway(
         Err(e) => return actix_web::ResponseError::error_response(&e),
     };
     let (org, inst, reg) = resolved;
+    let addr = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let limiter = &state.portico.limiter;
+    if let Some(wait) = limiter.locked(inst.id.as_str(), &addr) {
+        return throttled(&req, wait.as_secs().max(1));
+    }
+    let had_credentials = req.headers().contains_key("authorization");
     let body = match read_body(&req, payload, state.body_limit).await {
         Ok(b) => b,
         Err(resp) => return resp,
@@ -251,7 +270,15 @@ pub async fn gateway(
     let app_req = app_request(&req, body, path, base_path);
     let cx = state.portico.context(&org, &inst);
     let resp = match reg.app.handle(&cx, app_req).await {
-        Ok(r) => write_response(&req, r),
+        Ok(r) => {
+            // An app's 401 is a failed authentication; a success with credentials resets.
+            if r.status == http::StatusCode::UNAUTHORIZED && had_credentials {
+                limiter.failure(inst.id.as_str(), &addr);
+            } else if had_credentials && r.status.as_u16() < 400 {
+                limiter.success(inst.id.as_str(), &addr);
+            }
+            write_response(&req, r)
+        }
         Err(e) => {
             let mut r = actix_web::ResponseError::error_response(&HostError::App(e));
             let origin = req.headers().get("origin").cloned();
@@ -360,9 +387,20 @@ pub async fn well_known(
         trailing_slash: false,
     };
     let app_req = app_request(&req, body, path, base_path);
+    let addr = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    if let Some(wait) = p.limiter.locked(inst.id.as_str(), &addr) {
+        return throttled(&req, wait.as_secs().max(1));
+    }
     let cx = p.context(&org, &inst);
     match reg.app.well_known(&cx, &name, app_req).await {
-        Ok(r) => write_response(&req, r),
+        Ok(r) => {
+            if r.status == http::StatusCode::UNAUTHORIZED {
+                p.limiter.failure(inst.id.as_str(), &addr);
+            } else if r.status.as_u16() < 400 {
+                p.limiter.success(inst.id.as_str(), &addr);
+            }
+            write_response(&req, r)
+        }
         Err(e) => actix_web::ResponseError::error_response(&HostError::App(e)),
     }
 }

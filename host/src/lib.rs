@@ -6,6 +6,7 @@ pub mod core;
 pub mod demo;
 pub mod error;
 pub mod gateway;
+pub mod limits;
 pub mod ports;
 pub mod registry;
 pub mod secrets;

@@ -26,6 +26,8 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// The input is well-formed but not acceptable (422).
     Unprocessable,
+    /// Too many failed attempts from this client; retry later (429).
+    TooManyRequests,
     /// A dependency (the store, a remote service) is unavailable; try again (503).
     Unavailable,
     /// A bug or an unexpected failure (500). The message is logged, not shown.
@@ -45,6 +47,7 @@ impl ErrorKind {
             ErrorKind::PreconditionFailed => "precondition_failed",
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::Unprocessable => "unprocessable",
+            ErrorKind::TooManyRequests => "too_many_requests",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
         }

@@ -25,23 +25,39 @@ fn bad(msg: impl Into<String>) -> HostError {
 }
 
 /// Compares the bearer token in constant time (on digests, so the length does not leak).
+/// Failures count towards a lockout of the client address (see [`crate::limits`]).
 fn authorize(req: &HttpRequest, state: &AdminState) -> Result<(), HostError> {
     let unauthorized =
         || HostError::kind(ErrorKind::Unauthorized, "a valid admin token is required");
+    let addr = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let limiter = &state.portico.limiter;
+    if let Some(wait) = limiter.locked(LIMIT_SCOPE, &addr) {
+        return Err(HostError::Throttled(wait.as_secs().max(1)));
+    }
     let expected = state.token_hash.ok_or_else(unauthorized)?;
     let given = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(unauthorized)?;
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(given) = given else {
+        return Err(unauthorized());
+    };
     let digest: [u8; 32] = Sha256::digest(given.trim().as_bytes()).into();
     if bool::from(digest.ct_eq(&expected)) {
+        limiter.success(LIMIT_SCOPE, &addr);
         Ok(())
     } else {
+        limiter.failure(LIMIT_SCOPE, &addr);
         Err(unauthorized())
     }
 }
+
+/// The limiter scope of admin token failures.
+const LIMIT_SCOPE: &str = "admin";
 
 fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, HostError> {
     if body.is_empty() {

@@ -264,6 +264,21 @@ impl CardDavApp {
                     None => return Ok(respond::status(StatusCode::NOT_FOUND, "no such card")),
                 }
             }
+            // RFC 4918 §9.3.1: MKCOL on an unmapped URL where collections may not be created
+            // is 403 (this server has exactly one address book per organization).
+            Resource::Missing | Resource::BadCardName if method == "MKCOL" => {
+                return Ok(respond::status(
+                    StatusCode::FORBIDDEN,
+                    "this server has exactly one address book; new collections cannot be created",
+                ))
+            }
+            // Card resources are named *.vcf; a PUT elsewhere in the book cannot create one.
+            Resource::BadCardName if method == "PUT" => {
+                return Ok(respond::status(
+                    StatusCode::FORBIDDEN,
+                    "card resources are named *.vcf",
+                ))
+            }
             Resource::Missing => return Ok(respond::status(StatusCode::NOT_FOUND, "not found")),
             Resource::BadCardName if method != "OPTIONS" => {
                 return Ok(respond::status(
@@ -274,9 +289,8 @@ impl CardDavApp {
             _ => None,
         };
         let seq = match r {
-            Resource::Book | Resource::Card(_) if method == "PROPFIND" || method == "REPORT" => {
-                cx.customers.current_seq().await?
-            }
+            // Any listing may show the book's getctag / sync-token (e.g. the home at Depth 1).
+            _ if method == "PROPFIND" || method == "REPORT" => cx.customers.current_seq().await?,
             _ => 0,
         };
         let env = self.env(cx, &req.base_path, seq);
@@ -312,11 +326,8 @@ impl CardDavApp {
             }
             m if m.as_str() == "PROPPATCH" => proppatch::proppatch(&env, r, req).await,
             // One address book per organization: no new collections (RFC 4918 §9.3, RFC 5689).
-            m if m.as_str() == "MKCOL" => Ok(respond::status(
-                StatusCode::FORBIDDEN,
-                "this server has exactly one address book; new collections cannot be created",
-            )
-            .with_header("allow", allow(r))),
+            // RFC 4918 §9.3.1: MKCOL on an existing resource is 405.
+            m if m.as_str() == "MKCOL" => Ok(respond::method_not_allowed(allow(r))),
             m if m.as_str() == "COPY" || m.as_str() == "MOVE" => Ok(respond::status(
                 StatusCode::FORBIDDEN,
                 "cards cannot be copied or moved; PUT a new card instead",

@@ -875,3 +875,15 @@ fn names_of(p: &PropRequest) -> Vec<PropName> {
         _ => vec![],
     }
 }
+
+#[test]
+fn prefix_undeclaring_is_malformed() {
+    // litmus props/propfind_invalid2: `xmlns:bar=""` is not namespace-well-formed XML 1.0.
+    let body = br#"<?xml version="1.0"?><propfind xmlns="DAV:"><prop><bar:foo xmlns:bar=""/></prop></propfind>"#;
+    let err = crate::dav::parse_propfind(body).unwrap_err();
+    assert!(err.is_malformed(), "{err:?}");
+    assert_eq!(err.status(), portico_sdk::http::StatusCode::BAD_REQUEST);
+    // A default namespace reset (xmlns="") is allowed.
+    let ok = br#"<propfind xmlns="DAV:"><prop><foo xmlns=""/></prop></propfind>"#;
+    assert!(crate::dav::parse_propfind(ok).is_ok());
+}

@@ -73,6 +73,18 @@ pub fn parse_xml_with<'a>(body: &'a [u8], limits: &XmlLimits) -> Result<Document
         },
         other => DavError::Malformed(other.to_string()),
     })?;
+    // Namespaces in XML 1.0 §3 (NSC: No Prefix Undeclaring): `xmlns:p=""` is not well-formed
+    // (only XML 1.1 allows it); RFC 4918 §8.2 makes such a body a 400.
+    for node in doc.descendants().filter(|n| n.is_element()) {
+        if node
+            .namespaces()
+            .any(|ns| ns.name().is_some() && ns.uri().is_empty())
+        {
+            return Err(DavError::Malformed(
+                "a namespace prefix is bound to an empty URI".into(),
+            ));
+        }
+    }
     Ok(doc)
 }
 

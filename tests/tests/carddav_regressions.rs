@@ -1,0 +1,124 @@
+//! Regressions found by the interop suite, each reproduced over a real socket.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure
+use portico_tests::{base_path, TestServer};
+use serde_json::json;
+
+const CTAG_AND_TOKEN: &str = r#"<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:prop><cs:getctag/><d:sync-token/></d:prop></d:propfind>"#;
+
+fn prop_of(xml: &str, href_suffix: &str, ns: &str, local: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(xml).unwrap();
+    for resp in doc
+        .descendants()
+        .filter(|n| n.has_tag_name(("DAV:", "response")))
+    {
+        let href = resp
+            .descendants()
+            .find(|n| n.has_tag_name(("DAV:", "href")))?
+            .text()?;
+        if href.ends_with(href_suffix) {
+            return resp
+                .descendants()
+                .find(|n| n.has_tag_name((ns, local)))
+                .and_then(|n| n.text())
+                .map(str::to_owned);
+        }
+    }
+    None
+}
+
+/// tsdav lists the home at Depth 1 and reads the book's getctag there: it must be the same
+/// value as on the book itself (it was "0" for the home listing).
+#[tokio::test]
+async fn the_books_ctag_is_the_same_however_it_is_listed() {
+    let s = TestServer::start().await;
+    s.org("acme").await;
+    let inst = s.install("acme", "carddav").await;
+    let base = base_path(&inst);
+    let pw = inst["reveal"]["password"].as_str().unwrap().to_owned();
+    let r = s
+        .admin("POST", "/orgs/acme/customers")
+        .json(&json!({"name": "Ann"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let home = s
+        .req("PROPFIND", &format!("{base}addressbook/"))
+        .basic_auth("acme", Some(&pw))
+        .header("Depth", "1")
+        .body(CTAG_AND_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), 207);
+    let home = home.text().await.unwrap();
+    let book = s
+        .req("PROPFIND", &format!("{base}addressbook/customers/"))
+        .basic_auth("acme", Some(&pw))
+        .header("Depth", "0")
+        .body(CTAG_AND_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let cs = "http://calendarserver.org/ns/";
+    let from_home = prop_of(&home, "/addressbook/customers/", cs, "getctag").unwrap();
+    let from_book = prop_of(&book, "/addressbook/customers/", cs, "getctag").unwrap();
+    assert_eq!(from_home, from_book);
+    assert_ne!(from_book, "\"0\"", "one customer exists");
+    assert_eq!(
+        prop_of(&home, "/addressbook/customers/", "DAV:", "sync-token"),
+        prop_of(&book, "/addressbook/customers/", "DAV:", "sync-token")
+    );
+    s.stop().await;
+}
+
+/// RFC 4918 §9.3.1: MKCOL on an existing resource is 405, on an unmapped URL where no
+/// collection may be created 403; malformed XML (an undeclared prefix) is 400 (§8.2).
+#[tokio::test]
+async fn mkcol_statuses_and_prefix_undeclaring() {
+    let s = TestServer::start().await;
+    s.org("acme").await;
+    let inst = s.install("acme", "carddav").await;
+    let base = base_path(&inst);
+    let pw = inst["reveal"]["password"].as_str().unwrap().to_owned();
+    let mkcol = |p: String| s.req("MKCOL", &p).basic_auth("acme", Some(&pw)).send();
+    assert_eq!(
+        mkcol(format!("{base}addressbook/customers/"))
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
+    assert_eq!(
+        mkcol(format!("{base}addressbook/customers/litmus/"))
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        mkcol(format!("{base}elsewhere/")).await.unwrap().status(),
+        403
+    );
+    let put = s
+        .req("PUT", &format!("{base}addressbook/customers/notes.txt"))
+        .basic_auth("acme", Some(&pw))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 403);
+    let bad = s
+        .req("PROPFIND", &base)
+        .basic_auth("acme", Some(&pw))
+        .header("Depth", "0")
+        .body(r#"<propfind xmlns="DAV:"><prop><bar:foo xmlns:bar=""/></prop></propfind>"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    s.stop().await;
+}

@@ -2,6 +2,8 @@
 //! directory, and a small HTTP client around it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod carddav;
+
 use portico_host::config::Config;
 use portico_host::{registry, server, Portico};
 use portico_sdk::Secret;

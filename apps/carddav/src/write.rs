@@ -30,8 +30,19 @@ fn etag_list_matches(header: &str, current: Option<&str>) -> bool {
 
 /// RFC 7232 §6: If-Match first, then If-None-Match. `current` is the ETag of the existing
 /// resource, `None` if it does not exist. Strong comparison for If-Match (§3.1); for
-/// If-None-Match the weak comparison, which equals strong for our strong tags.
+/// If-None-Match the weak comparison, which equals strong for our strong tags. A WebDAV `If`
+/// header that does not hold fails the request too (RFC 4918 §10.4.3).
 pub fn evaluate(req: &AppRequest, current: Option<&str>, safe_method: bool) -> Preconditions {
+    if let Some(h) = req.header("if") {
+        let target = req.segments.join("/");
+        let is_target = |tag: &str| {
+            crate::dav::normalize_href(tag, &req.base_path)
+                .is_some_and(|p| p.trim_end_matches('/') == target)
+        };
+        if if_header_holds(h, current, is_target) != Some(true) {
+            return Preconditions::Failed;
+        }
+    }
     if let Some(im) = req.header("if-match") {
         if !etag_list_matches(im, current) {
             return Preconditions::Failed;
@@ -54,6 +65,71 @@ pub fn evaluate(req: &AppRequest, current: Option<&str>, safe_method: bool) -> P
         }
     }
     Preconditions::Pass
+}
+
+/// Evaluates a WebDAV `If` header (RFC 4918 §10.4) against the request resource, whose ETag is
+/// `current`; `is_target` tells whether a tagged list's resource tag names it. The header holds
+/// if any list holds; a list holds if all its conditions do (§10.4.3). This server grants no
+/// locks, so a state token never matches the resource's state (`Not <token>` holds); an entity
+/// tag matches the request resource's current ETag (strong comparison) and nothing else.
+/// `None` if the header is malformed — the caller refuses the request as if it did not hold.
+pub fn if_header_holds(
+    header: &str,
+    current: Option<&str>,
+    is_target: impl Fn(&str) -> bool,
+) -> Option<bool> {
+    let mut rest = header.trim_start();
+    let mut holds = false;
+    let mut applies = true; // untagged lists apply to the request resource
+    let mut lists = 0usize;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('<') {
+            let end = r.find('>')?;
+            applies = is_target(r.get(..end)?);
+            rest = r.get(end + 1..)?.trim_start();
+            if !rest.starts_with('(') {
+                return None;
+            }
+            continue;
+        }
+        let mut r = rest.strip_prefix('(')?.trim_start();
+        let mut all = true;
+        let mut conditions = 0usize;
+        loop {
+            if let Some(after) = r.strip_prefix(')') {
+                r = after;
+                break;
+            }
+            let negate = r.get(..3).is_some_and(|w| w.eq_ignore_ascii_case("not"));
+            if negate {
+                r = r.get(3..)?.trim_start();
+            }
+            let matched = if let Some(t) = r.strip_prefix('<') {
+                let end = t.find('>')?;
+                r = t.get(end + 1..)?;
+                false
+            } else if let Some(t) = r.strip_prefix('[') {
+                let quoted = t.strip_prefix("W/").unwrap_or(t);
+                let close = quoted.strip_prefix('"')?.find('"')? + 2;
+                let tag_len = (t.len() - quoted.len()) + close;
+                let tag = t.get(..tag_len)?;
+                r = t.get(tag_len..)?.strip_prefix(']')?;
+                applies && current == Some(tag)
+            } else {
+                return None;
+            };
+            all &= matched != negate;
+            conditions += 1;
+            r = r.trim_start();
+        }
+        if conditions == 0 {
+            return None;
+        }
+        holds |= all;
+        lists += 1;
+        rest = r.trim_start();
+    }
+    (lists > 0).then_some(holds)
 }
 
 /// Is the request body declared as a vCard? A missing Content-Type is accepted (some clients
@@ -225,6 +301,57 @@ mod tests {
             r = r.with_header(k, v);
         }
         r
+    }
+
+    #[test]
+    fn if_header() {
+        let here = |t: &str| t == "/b/x.vcf";
+        let lock = "<urn:uuid:181d4fae-7d8c-11d0-a765-00a0c91e6bf2>";
+        assert_eq!(
+            if_header_holds(&format!("({lock})"), Some("\"a\""), here),
+            Some(false)
+        );
+        assert_eq!(
+            if_header_holds(&format!("(Not {lock})"), Some("\"a\""), here),
+            Some(true)
+        );
+        assert_eq!(
+            if_header_holds("([\"a\"])", Some("\"a\""), here),
+            Some(true)
+        );
+        assert_eq!(
+            if_header_holds("([\"b\"])", Some("\"a\""), here),
+            Some(false)
+        );
+        assert_eq!(
+            if_header_holds(&format!("({lock}) ([\"a\"])"), Some("\"a\""), here),
+            Some(true),
+            "lists are alternatives"
+        );
+        assert_eq!(
+            if_header_holds(&format!("(not {lock} [\"a\"])"), Some("\"a\""), here),
+            Some(true)
+        );
+        assert_eq!(
+            if_header_holds("</b/x.vcf> ([\"a\"])", Some("\"a\""), here),
+            Some(true)
+        );
+        assert_eq!(
+            if_header_holds("</b/y.vcf> ([\"a\"])", Some("\"a\""), here),
+            Some(false),
+            "another resource's tag"
+        );
+        assert_eq!(
+            if_header_holds("([W/\"a\"])", Some("\"a\""), here),
+            Some(false)
+        );
+        for bad in ["", "()", "(<x>", "[\"a\"]", "(\"a\")", "</b/x.vcf>"] {
+            assert_eq!(if_header_holds(bad, Some("\"a\""), here), None, "{bad}");
+        }
+        let r = req(&[("if", &format!("({lock})"))]);
+        assert_eq!(evaluate(&r, Some("\"a\""), false), Preconditions::Failed);
+        let r = req(&[("if", "([\"a\"])")]);
+        assert_eq!(evaluate(&r, Some("\"a\""), false), Preconditions::Pass);
     }
 
     #[test]

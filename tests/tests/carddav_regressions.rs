@@ -122,3 +122,69 @@ async fn mkcol_statuses_and_prefix_undeclaring() {
     assert_eq!(bad.status(), 400);
     s.stop().await;
 }
+
+/// Listings of the whole book are streamed page by page (chunked, no Content-Length) and
+/// complete: PROPFIND Depth 1, addressbook-query and the initial sync-collection.
+#[tokio::test]
+async fn whole_book_listings_stream_and_are_complete() {
+    let s = TestServer::start().await;
+    s.org("big").await;
+    let inst = s.install("big", "carddav").await;
+    let base = base_path(&inst);
+    let pw = inst["reveal"]["password"].as_str().unwrap().to_owned();
+    let n = 1_234;
+    let lines: String = (0..n)
+        .map(|i| format!("{{\"id\":\"c{i:05}\",\"name\":\"Customer {i}\"}}\n"))
+        .collect();
+    let r = s
+        .admin("POST", "/orgs/big/customers/import")
+        .body(lines)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let book = format!("{base}addressbook/customers/");
+    let count = |xml: &str| {
+        let doc = roxmltree::Document::parse(xml).unwrap();
+        doc.descendants()
+            .filter(|n| {
+                n.has_tag_name(("DAV:", "href")) && n.text().is_some_and(|t| t.ends_with(".vcf"))
+            })
+            .count()
+    };
+    let bodies = [
+        (
+            "PROPFIND",
+            "1",
+            r#"<d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>"#,
+        ),
+        (
+            "REPORT",
+            "1",
+            r#"<c:addressbook-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav"><d:prop><d:getetag/></d:prop><c:filter><c:prop-filter name="FN"><c:text-match>customer</c:text-match></c:prop-filter></c:filter></c:addressbook-query>"#,
+        ),
+        (
+            "REPORT",
+            "0",
+            r#"<d:sync-collection xmlns:d="DAV:"><d:sync-token/><d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>"#,
+        ),
+    ];
+    for (method, depth, body) in bodies {
+        let r = s
+            .req(method, &book)
+            .basic_auth("big", Some(&pw))
+            .header("Depth", depth)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 207, "{method}");
+        assert!(
+            r.content_length().is_none(),
+            "{method}: streamed, not buffered"
+        );
+        let text = r.text().await.unwrap();
+        assert_eq!(count(&text), n, "{method}: every card listed");
+    }
+    s.stop().await;
+}

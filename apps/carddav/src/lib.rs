@@ -11,6 +11,7 @@ mod app;
 mod auth;
 mod book;
 mod card;
+mod listing;
 mod propfind;
 mod proppatch;
 mod props;

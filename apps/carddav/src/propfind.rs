@@ -8,10 +8,7 @@ use crate::props::{self, Env};
 use crate::respond;
 use crate::tree::Resource;
 use portico_sdk::http::StatusCode;
-use portico_sdk::{AppError, AppRequest, AppResponse, CustomerId};
-
-/// Customers read per store round trip when listing the book.
-pub const PAGE: usize = 500;
+use portico_sdk::{AppError, AppRequest, AppResponse};
 
 /// The Depth of a PROPFIND. RFC 4918 §10.2 makes a missing header mean infinity; many clients
 /// send PROPFIND without Depth when they mean the resource itself, so — a client quirk — a
@@ -107,23 +104,8 @@ pub async fn propfind(
                 );
             }
             Resource::Book => {
-                let mut after: Option<CustomerId> = None;
-                loop {
-                    let page = env.cx.customers.list(after.as_ref(), PAGE).await?;
-                    let full = page.len() == PAGE;
-                    after = page.last().map(|c| c.id.clone());
-                    for customer in page {
-                        let card = Card::of(env.cx, customer);
-                        let child = Resource::Card(card.stem().to_owned());
-                        w.response(
-                            &env.hrefs.of(&child),
-                            &propstats(env, &child, Some(&card), &request),
-                        );
-                    }
-                    if !full {
-                        break;
-                    }
-                }
+                let kind = crate::listing::Kind::Propfind { request };
+                return Ok(crate::listing::Listing::start(env, kind, w, None).into_response());
             }
             _ => {}
         }

@@ -6,14 +6,15 @@ use crate::dav::{
     FilterSubject, MultistatusWriter, Precondition, PropRequest, Propstat, QueryRequest,
     ReportRequest, SyncRequest,
 };
-use crate::propfind::{propstats, PAGE};
+use crate::listing::{Kind, Listing};
+use crate::propfind::propstats;
 use crate::props::{self, Env};
 use crate::respond;
 use crate::sync_token::{self, SyncToken};
 use crate::tree::{self, Resource};
-use crate::vcard::{self, Property};
+use crate::vcard::Property;
 use portico_sdk::http::StatusCode;
-use portico_sdk::{AppError, AppRequest, AppResponse, CustomerId};
+use portico_sdk::{AppError, AppRequest, AppResponse};
 
 /// Most hrefs accepted in one multiget (clients send batches of 10–100).
 pub const MAX_MULTIGET_HREFS: usize = 10_000;
@@ -50,7 +51,7 @@ pub async fn report(
 }
 
 /// The propstats of a card for a report's `DAV:prop` (with `address-data` honoured).
-fn card_propstats(
+pub(crate) fn card_propstats(
     env: &Env<'_>,
     card: &Card,
     request: &PropRequest,
@@ -112,7 +113,7 @@ async fn multiget(
 }
 
 /// A parsed card seen by query filters.
-struct Subject(Vec<Property>);
+pub(crate) struct Subject(pub(crate) Vec<Property>);
 
 impl FilterSubject for Subject {
     fn properties(&self, name: &str) -> Vec<FilterProperty> {
@@ -132,44 +133,13 @@ impl FilterSubject for Subject {
 }
 
 async fn query(env: &Env<'_>, q: &QueryRequest) -> Result<AppResponse, AppError> {
-    let limit = q.limit.map(|l| l as usize);
-    let mut w = MultistatusWriter::begin();
-    let mut matched = 0usize;
-    let mut truncated = false;
-    let mut after: Option<CustomerId> = None;
-    'pages: loop {
-        let page = env.cx.customers.list(after.as_ref(), PAGE).await?;
-        let full = page.len() == PAGE;
-        after = page.last().map(|c| c.id.clone());
-        for customer in page {
-            let card = Card::of(env.cx, customer);
-            let props = vcard::properties(&card.text).unwrap_or_default();
-            if !q.filter.matches(&Subject(props)) {
-                continue;
-            }
-            if limit.is_some_and(|l| matched >= l) {
-                truncated = true;
-                break 'pages;
-            }
-            matched += 1;
-            w.response(
-                &env.hrefs.card(card.stem()),
-                &card_propstats(env, &card, &q.props, q.address_data.as_ref()),
-            );
-        }
-        if !full {
-            break;
-        }
-    }
-    if truncated {
-        // RFC 6352 §8.6.1: more matched than the client's limit.
-        w.response_error(
-            &env.hrefs.book(),
-            StatusCode::INSUFFICIENT_STORAGE,
-            &Precondition::NumberOfMatchesWithinLimits,
-        );
-    }
-    Ok(respond::multistatus(w.finish()))
+    let kind = Kind::Query {
+        props: q.props.clone(),
+        address_data: q.address_data.clone(),
+        filter: q.filter.clone(),
+        limit: q.limit.map(|l| l as usize),
+    };
+    Ok(Listing::start(env, kind, MultistatusWriter::begin(), None).into_response())
 }
 
 async fn sync_collection(env: &Env<'_>, s: &SyncRequest) -> Result<AppResponse, AppError> {
@@ -191,7 +161,7 @@ async fn sync_collection(env: &Env<'_>, s: &SyncRequest) -> Result<AppResponse, 
             listing_after: Some(_),
             ..
         }) => {
-            let (seq, mut after) = match token {
+            let (seq, after) = match token {
                 Some(t) => {
                     if env.cx.customers.changes_since(t.seq, 1).await?.is_none() {
                         return Ok(respond::precondition(Precondition::ValidSyncToken));
@@ -200,48 +170,13 @@ async fn sync_collection(env: &Env<'_>, s: &SyncRequest) -> Result<AppResponse, 
                 }
                 None => (env.seq, None),
             };
-            let mut sent = 0usize;
-            let mut more = false;
-            'pages: loop {
-                let page = env
-                    .cx
-                    .customers
-                    .list(after.as_ref(), PAGE.min(limit + 1))
-                    .await?;
-                let full = page.len() == PAGE.min(limit + 1);
-                for customer in page {
-                    if sent == limit {
-                        more = true;
-                        break 'pages;
-                    }
-                    after = Some(customer.id.clone());
-                    let card = Card::of(env.cx, customer);
-                    w.response(
-                        &env.hrefs.card(card.stem()),
-                        &card_propstats(env, &card, &s.props, s.address_data.as_ref()),
-                    );
-                    sent += 1;
-                }
-                if !full {
-                    break;
-                }
-            }
-            if more {
-                w.response_error(
-                    &env.hrefs.book(),
-                    StatusCode::INSUFFICIENT_STORAGE,
-                    &Precondition::NumberOfMatchesWithinLimits,
-                );
-                SyncToken {
-                    seq,
-                    listing_after: after,
-                }
-            } else {
-                SyncToken {
-                    seq,
-                    listing_after: None,
-                }
-            }
+            let kind = Kind::Sync {
+                props: s.props.clone(),
+                address_data: s.address_data.clone(),
+                limit,
+                token_seq: seq,
+            };
+            return Ok(Listing::start(env, kind, w, after).into_response());
         }
         Some(SyncToken {
             seq,

@@ -387,7 +387,10 @@ pub async fn well_known(
         trailing_slash: false,
     };
     let app_req = app_request(&req, body, path, base_path);
-    let addr = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let addr = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     if let Some(wait) = p.limiter.locked(inst.id.as_str(), &addr) {
         return throttled(&req, wait.as_secs().max(1));
     }

@@ -323,6 +323,10 @@ async fn allprop_and_propname_list_what_exists() {
     ] {
         assert!(names.contains(&qn(ns, local)), "propname lists {local}");
     }
+    assert!(
+        !names.contains(&qn(CARD, "addressbook-description")),
+        "an unset description is not listed"
+    );
     for p in &r.propstat(200).unwrap().props {
         assert!(
             p.text.is_empty() && p.elements.is_empty(),

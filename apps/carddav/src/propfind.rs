@@ -36,9 +36,12 @@ pub fn propstats(
     match request {
         PropRequest::Prop(names) => propstats_for(names, |n| props::value(env, r, card, n, None)),
         PropRequest::PropName => {
+            // Only properties that exist on the resource (an unset description is not listed).
             let mut names: Vec<(PropName, PropValue)> = props::live_props(r)
                 .iter()
-                .map(|k| (k.name(), PropValue::Empty))
+                .map(|k| k.name())
+                .filter(|n| props::value(env, r, card, n, None).is_some())
+                .map(|n| (n, PropValue::Empty))
                 .collect();
             if matches!(r, Resource::Book) {
                 for clark in env.book.dead.keys() {

@@ -196,11 +196,8 @@ fn write_response(req: &HttpRequest, r: AppResponse) -> HttpResponse {
         });
         return b.streaming(chunks);
     }
-    if req.method() == actix_web::http::Method::HEAD {
-        // Keep the length of the body a GET would get; send none.
-        b.no_chunking(r.body.len() as u64);
-        return b.finish();
-    }
+    // For HEAD, actix-http sends no body bytes but keeps the body's length in Content-Length
+    // (RFC 9110 §9.3.2: HEAD answers as GET would, without content).
     b.body(r.body)
 }
 

@@ -188,3 +188,50 @@ async fn whole_book_listings_stream_and_are_complete() {
     }
     s.stop().await;
 }
+
+/// RFC 9110 §9.3.2 / §8.6: HEAD carries the Content-Length a GET would have, and no body.
+#[tokio::test]
+async fn head_reports_the_get_length() {
+    let s = TestServer::start().await;
+    s.org("acme").await;
+    let inst = s.install("acme", "carddav").await;
+    let base = base_path(&inst);
+    let pw = inst["reveal"]["password"].as_str().unwrap().to_owned();
+    let c: serde_json::Value = s
+        .admin("POST", "/orgs/acme/customers")
+        .json(&json!({"name": "Ann Example", "note": "some text"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!(
+        "{base}addressbook/customers/{}.vcf",
+        c["id"].as_str().unwrap()
+    );
+    let get = s
+        .req("GET", &url)
+        .basic_auth("acme", Some(&pw))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 200);
+    let etag = get.headers()["etag"].clone();
+    let len = get.bytes().await.unwrap().len();
+    assert!(len > 50);
+    let head = s
+        .req("HEAD", &url)
+        .basic_auth("acme", Some(&pw))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"].to_str().unwrap(),
+        len.to_string()
+    );
+    assert_eq!(head.headers()["etag"], etag);
+    assert!(head.bytes().await.unwrap().is_empty());
+    s.stop().await;
+}

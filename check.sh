@@ -11,7 +11,7 @@ step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "SDK docs (warnings denied)"
-RUSTDOCFLAGS="-D warnings" cargo doc -p portico-sdk --no-deps --locked
+RUSTDOCFLAGS="-D warnings" cargo doc -p portico-sdk --all-features --no-deps --locked
 
 step "tests"
 cargo test --workspace --locked

@@ -235,3 +235,47 @@ async fn head_reports_the_get_length() {
     assert!(head.bytes().await.unwrap().is_empty());
     s.stop().await;
 }
+
+/// RFC 4918 §4.3: a dead property keeps its attributes and its xml:lang, also when the
+/// language was declared on DAV:prop.
+#[tokio::test]
+async fn dead_properties_keep_attributes_and_language() {
+    let s = TestServer::start().await;
+    s.org("acme").await;
+    let inst = s.install("acme", "carddav").await;
+    let book = format!("{}addressbook/customers/", base_path(&inst));
+    let pw = inst["reveal"]["password"].as_str().unwrap().to_owned();
+    let patch = r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop xml:lang="fr"><x:note xmlns:x="urn:x" kind="a">bonjour</x:note></D:prop></D:set></D:propertyupdate>"#;
+    let r = s
+        .req("PROPPATCH", &book)
+        .basic_auth("acme", Some(&pw))
+        .body(patch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 207);
+    let find =
+        r#"<D:propfind xmlns:D="DAV:"><D:prop><y:note xmlns:y="urn:x"/></D:prop></D:propfind>"#;
+    let r = s
+        .req("PROPFIND", &book)
+        .basic_auth("acme", Some(&pw))
+        .header("Depth", "0")
+        .body(find)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 207);
+    let xml = r.text().await.unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let note = doc
+        .descendants()
+        .find(|n| n.has_tag_name(("urn:x", "note")))
+        .expect("the property");
+    assert_eq!(note.text(), Some("bonjour"));
+    assert_eq!(note.attribute("kind"), Some("a"));
+    assert_eq!(
+        note.attribute(("http://www.w3.org/XML/1998/namespace", "lang")),
+        Some("fr")
+    );
+    s.stop().await;
+}

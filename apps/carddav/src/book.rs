@@ -12,7 +12,8 @@ pub struct BookSettings {
     /// `CARDDAV:addressbook-description`.
     #[serde(default)]
     pub description: Option<String>,
-    /// Dead properties by Clark name (`{ns}local`): their content as self-contained XML.
+    /// Dead properties by Clark name (`{ns}local`): the whole property element as
+    /// self-contained XML (attributes and `xml:lang` kept).
     #[serde(default)]
     pub dead: BTreeMap<String, String>,
 }

@@ -26,7 +26,9 @@ fn judge(op: &PropOp) -> Verdict {
         Some(KnownProp::DisplayName) | Some(KnownProp::AddressbookDescription) => Verdict::Ok,
         Some(_) => Verdict::Protected,
         None => match op {
-            PropOp::Set { value_xml, .. } if value_xml.len() > MAX_DEAD_VALUE => Verdict::TooLarge,
+            PropOp::Set { element_xml, .. } if element_xml.len() > MAX_DEAD_VALUE => {
+                Verdict::TooLarge
+            }
             _ => Verdict::Ok,
         },
     }
@@ -47,8 +49,8 @@ pub fn apply(book: &mut BookSettings, ops: &[PropOp]) {
             (Some(KnownProp::AddressbookDescription), PropOp::Remove { .. }) => {
                 book.description = None
             }
-            (_, PropOp::Set { value_xml, .. }) => {
-                book.dead.insert(name.to_string(), value_xml.clone());
+            (_, PropOp::Set { element_xml, .. }) => {
+                book.dead.insert(name.to_string(), element_xml.clone());
             }
             (_, PropOp::Remove { .. }) => {
                 book.dead.remove(&name.to_string());

@@ -128,11 +128,12 @@ pub fn value(
 ) -> Option<PropValue> {
     let Some(known) = KnownProp::from_name(name) else {
         if matches!(r, Resource::Book) {
+            // Dead properties are stored whole (element, attributes, xml:lang; RFC 4918 §4.3).
             return env
                 .book
                 .dead
                 .get(&name.to_string())
-                .map(|xml| PropValue::Xml(xml.clone()));
+                .map(|xml| PropValue::Raw(xml.clone()));
         }
         return None;
     };

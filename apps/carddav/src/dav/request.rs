@@ -11,7 +11,8 @@ use super::error::DavError;
 use super::filter::{Collation, Filter, FilterTest, MatchType, ParamFilter, PropFilter, TextMatch};
 use super::names::{PropName, NS_CARDDAV, NS_DAV};
 use super::xml::{
-    child_elements, element_name, find_child, inner_xml, is_element, parse_xml, text_content,
+    child_elements, element_name, element_xml, find_child, inner_xml, is_element, parse_xml,
+    text_content,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -149,6 +150,10 @@ pub enum PropOp {
         /// All text inside the property element, concatenated, not trimmed (e.g. the new
         /// `displayname`).
         text: String,
+        /// The whole property element as self-contained XML, attributes and the `xml:lang` in
+        /// scope included (see [`crate::dav::xml::element_xml`]): what a dead property stores,
+        /// to be written back with [`crate::dav::PropValue::Raw`] (RFC 4918 §4.3).
+        element_xml: String,
     },
     /// `DAV:remove`: remove the property.
     Remove {
@@ -206,6 +211,7 @@ pub fn parse_proppatch(body: &[u8]) -> Result<ProppatchRequest, DavError> {
                     name,
                     value_xml: inner_xml(p),
                     text: text_content(p),
+                    element_xml: element_xml(p),
                 }
             } else {
                 PropOp::Remove { name }

@@ -334,12 +334,24 @@ fn proppatch_in_document_order() {
     let req = parse_proppatch(body.as_bytes()).expect("parses");
     let z = "http://ns.example.com/standards/z39.50/";
     assert_eq!(
-        req.ops,
+        req.ops
+            .iter()
+            .map(|op| match op {
+                PropOp::Set { name, value_xml, text, .. } => PropOp::Set {
+                    name: name.clone(),
+                    value_xml: value_xml.clone(),
+                    text: text.clone(),
+                    element_xml: String::new(),
+                },
+                other => other.clone(),
+            })
+            .collect::<Vec<_>>(),
         vec![
             PropOp::Set {
                 name: PropName::dav("displayname"),
                 value_xml: "Customers &amp; friends".into(),
                 text: "Customers & friends".into(),
+                element_xml: String::new(),
             },
             PropOp::Set {
                 name: PropName::new(z, "Authors"),
@@ -347,6 +359,7 @@ fn proppatch_in_document_order() {
                     "<Author xmlns=\"{z}\">Jim Whitehead</Author><Author xmlns=\"{z}\">Roy Fielding</Author>"
                 ),
                 text: "Jim WhiteheadRoy Fielding".into(),
+                element_xml: String::new(),
             },
             PropOp::Remove {
                 name: PropName::new(z, "Copyright-Owner"),
@@ -355,6 +368,7 @@ fn proppatch_in_document_order() {
                 name: PropName::new("http://apple.com/ns/ical/", "calendar-color"),
                 value_xml: "#FF2968FF".into(),
                 text: "#FF2968FF".into(),
+                element_xml: String::new(),
             },
         ]
     );
@@ -886,4 +900,25 @@ fn prefix_undeclaring_is_malformed() {
     // A default namespace reset (xmlns="") is allowed.
     let ok = br#"<propfind xmlns="DAV:"><prop><foo xmlns=""/></prop></propfind>"#;
     assert!(crate::dav::parse_propfind(ok).is_ok());
+}
+
+#[test]
+fn proppatch_keeps_the_elements_attributes_and_language() {
+    // RFC 4918 §4.3: xml:lang on the property (or inherited from DAV:prop) is part of its value.
+    let body = r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop xml:lang="fr"><x:note xmlns:x="urn:x" kind="a">bonjour</x:note><x:other xmlns:x="urn:x" xml:lang="de">hallo</x:other></D:prop></D:set></D:propertyupdate>"#;
+    let req = parse_proppatch(body.as_bytes()).expect("parses");
+    let PropOp::Set { element_xml, .. } = &req.ops[0] else {
+        panic!("set expected")
+    };
+    assert_eq!(
+        element_xml,
+        r#"<note xmlns="urn:x" xml:lang="fr" kind="a">bonjour</note>"#
+    );
+    let PropOp::Set { element_xml, .. } = &req.ops[1] else {
+        panic!("set expected")
+    };
+    assert_eq!(
+        element_xml,
+        r#"<other xmlns="urn:x" xml:lang="de">hallo</other>"#
+    );
 }

@@ -218,14 +218,33 @@ pub fn text_content(node: Node<'_, '_>) -> String {
 pub fn inner_xml(node: Node<'_, '_>) -> String {
     let mut out = String::new();
     for child in node.children() {
-        write_node(child, None, &mut out);
+        write_node(child, None, None, &mut out);
     }
+    out
+}
+
+/// The XML namespace (bound to the `xml:` prefix in every document).
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+
+/// The element itself, serialized like [`inner_xml`] serializes content, with its attributes —
+/// and with the `xml:lang` in scope (RFC 4918 §4.3: a dead property's language must be kept,
+/// also when the client declared it on an ancestor such as `DAV:prop`).
+pub fn element_xml(node: Node<'_, '_>) -> String {
+    let inherited = if node.attribute((XML_NS, "lang")).is_some() {
+        None
+    } else {
+        node.ancestors()
+            .skip(1)
+            .find_map(|n| n.attribute((XML_NS, "lang")))
+    };
+    let mut out = String::new();
+    write_node(node, None, inherited, &mut out);
     out
 }
 
 /// `default_ns`: the default namespace in scope in the output, `None` when unknown (top level of
 /// the fragment), `Some("")` for "no namespace".
-fn write_node(node: Node<'_, '_>, default_ns: Option<&str>, out: &mut String) {
+fn write_node(node: Node<'_, '_>, default_ns: Option<&str>, lang: Option<&str>, out: &mut String) {
     if node.is_text() {
         escape_text(node.text().unwrap_or(""), out);
         return;
@@ -240,6 +259,11 @@ fn write_node(node: Node<'_, '_>, default_ns: Option<&str>, out: &mut String) {
     if default_ns != Some(ns) {
         out.push_str(" xmlns=\"");
         escape_attr(ns, out);
+        out.push('"');
+    }
+    if let Some(lang) = lang {
+        out.push_str(" xml:lang=\"");
+        escape_attr(lang, out);
         out.push('"');
     }
     for (i, attr) in node.attributes().enumerate() {
@@ -267,7 +291,7 @@ fn write_node(node: Node<'_, '_>, default_ns: Option<&str>, out: &mut String) {
     }
     out.push('>');
     for child in node.children() {
-        write_node(child, Some(ns), out);
+        write_node(child, Some(ns), None, out);
     }
     out.push_str("</");
     out.push_str(local);

@@ -16,4 +16,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p portico-sdk --all-features --no-deps --l
 step "tests"
 cargo test --workspace --locked
 
+step "MongoDB store (conformance, crash and outage cases against nx-27017)"
+bash tests/mongo/run.sh
+
+step "interop (litmus, vdirsyncer + khard, tsdav)"
+tests/interop/run.sh
+
 step "all checks passed"

@@ -71,6 +71,8 @@ pub enum StoreKind {
     /// The embedded redb file store in `data_dir`.
     #[default]
     Embedded,
+    /// MongoDB at `uri`, database `database` (several processes may share it).
+    Mongodb,
 }
 
 /// Storage settings.
@@ -81,6 +83,11 @@ pub struct StoreConfig {
     pub kind: StoreKind,
     /// Data directory (embedded store, default key file).
     pub data_dir: PathBuf,
+    /// MongoDB connection string (`mongodb://user:pass@host1,host2/?replicaSet=rs0`), for
+    /// `kind = "mongodb"`. Connect and server-selection timeouts default to 5 s.
+    pub uri: Option<Secret<String>>,
+    /// MongoDB database name.
+    pub database: String,
 }
 
 impl Default for StoreConfig {
@@ -88,6 +95,8 @@ impl Default for StoreConfig {
         StoreConfig {
             kind: StoreKind::Embedded,
             data_dir: PathBuf::from("./data"),
+            uri: None,
+            database: "portico".into(),
         }
     }
 }
@@ -260,6 +269,32 @@ mod tests {
         assert!(err.contains("colour"), "{err}");
         let err = Config::load(None, vec![], &[("nope.x".into(), "1".into())]).unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn mongodb_from_env() {
+        let env = vec![
+            ("PORTICO_STORE__KIND".to_string(), "mongodb".to_string()),
+            (
+                "PORTICO_STORE__URI".to_string(),
+                "mongodb://u:pw-123@db1:27017".to_string(),
+            ),
+            ("PORTICO_STORE__DATABASE".to_string(), "crm".to_string()),
+        ];
+        let c = Config::load(None, env, &[]).unwrap();
+        assert_eq!(c.store.kind, StoreKind::Mongodb);
+        assert_eq!(
+            c.store.uri.as_ref().unwrap().expose(),
+            "mongodb://u:pw-123@db1:27017"
+        );
+        assert_eq!(c.store.database, "crm");
+        assert!(
+            !c.print_redacted().contains("pw-123"),
+            "the URI may hold a password"
+        );
+        let d = Config::load(None, vec![], &[]).unwrap();
+        assert_eq!(d.store.database, "portico");
+        assert!(d.store.uri.is_none());
     }
 
     #[test]

@@ -194,7 +194,7 @@ fn main() -> anyhow::Result<()> {
             if cfg.server.public_url.is_none() {
                 cfg.server.public_url = Some(format!("http://{}", listener.local_addr()?));
             }
-            let portico = server::build(&cfg, registry::builtin()?)?;
+            let portico = rt.block_on(server::build(&cfg, registry::builtin()?))?;
             eprintln!("portico listening on {}", cfg.public_url());
             rt.block_on(async { server::start(portico, &cfg, listener)?.await })?;
         }
@@ -210,7 +210,7 @@ fn main() -> anyhow::Result<()> {
                 None => demo::admin_token(&data_dir)?,
             };
             cfg.admin.token = Some(Secret::new(token.clone()));
-            let portico = server::build(&cfg, registry::builtin()?)?;
+            let portico = rt.block_on(server::build(&cfg, registry::builtin()?))?;
             let creds = rt.block_on(demo::seed(&portico, &data_dir, &token))?;
             println!("Portico demo is running at {}", cfg.public_url());
             println!(
@@ -236,15 +236,15 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(async { server::start(portico, &cfg, listener)?.await })?;
         }
         Command::Org(cmd) => {
-            let portico = server::build(&cfg, registry::builtin()?)?;
+            let portico = rt.block_on(server::build(&cfg, registry::builtin()?))?;
             rt.block_on(org_cmd(&portico, cmd))?;
         }
         Command::App(cmd) => {
-            let portico = server::build(&cfg, registry::builtin()?)?;
+            let portico = rt.block_on(server::build(&cfg, registry::builtin()?))?;
             rt.block_on(app_cmd(&portico, cmd))?;
         }
         Command::Customers(CustomerCmd::Import { org, file }) => {
-            let portico = server::build(&cfg, registry::builtin()?)?;
+            let portico = rt.block_on(server::build(&cfg, registry::builtin()?))?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let report = rt.block_on(portico.import_customers(&OrgId::parse(&org)?, &text))?;

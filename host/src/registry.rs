@@ -72,6 +72,7 @@ impl Registry {
 pub fn builtin() -> Result<Registry, RegistryError> {
     let r = Registry::new();
     r.register(Arc::new(portico_example_hello::HelloApp))?;
+    r.register(Arc::new(portico_example_webdav::WebdavScratchApp::new()))?;
     r.register(Arc::new(portico_carddav::CardDavApp::new()))?;
     Ok(r)
 }

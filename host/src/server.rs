@@ -6,14 +6,16 @@ use crate::gateway::{self, GatewayState};
 use crate::registry::Registry;
 use crate::secrets::Sealer;
 use crate::store::embedded::EmbeddedStore;
+use crate::store::mongo::MongoStore;
 use crate::store::Store;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use portico_sdk::HostLinks;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-/// Opens the store and the key and builds the host.
-pub fn build(cfg: &Config, registry: Registry) -> anyhow::Result<Arc<Portico>> {
+/// Opens the store and the key and builds the host. Async because a MongoDB store connects (and
+/// its client must live on the runtime that serves it).
+pub async fn build(cfg: &Config, registry: Registry) -> anyhow::Result<Arc<Portico>> {
     let sealer = match &cfg.secrets.key {
         Some(k) => Sealer::from_base64(k.expose())?,
         None => {
@@ -27,6 +29,12 @@ pub fn build(cfg: &Config, registry: Registry) -> anyhow::Result<Arc<Portico>> {
     };
     let store: Arc<dyn Store> = match cfg.store.kind {
         StoreKind::Embedded => Arc::new(EmbeddedStore::open(&cfg.store.data_dir)?),
+        StoreKind::Mongodb => {
+            let uri = cfg.store.uri.as_ref().ok_or_else(|| {
+                anyhow::anyhow!("store.kind = \"mongodb\" needs store.uri (or PORTICO_STORE__URI)")
+            })?;
+            Arc::new(MongoStore::connect(uri.expose(), &cfg.store.database).await?)
+        }
     };
     let links = HostLinks {
         public_url: cfg.public_url(),

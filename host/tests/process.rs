@@ -411,3 +411,152 @@ fn config_print_redacts_secrets() {
     assert!(text.contains("[redacted]"));
     assert!(!text.contains("very-secret"));
 }
+
+/// Two `portico serve` processes on one MongoDB database (tests/mongo/run.sh provides it):
+/// what one changes — a new customer, a regenerated password, an uninstall — the other serves
+/// within 2 seconds.
+#[cfg(feature = "mongo-tests")]
+#[tokio::test]
+async fn two_processes_share_one_mongodb() {
+    let uri = std::env::var("PORTICO_TEST_MONGODB_URI")
+        .expect("PORTICO_TEST_MONGODB_URI is set by tests/mongo/run.sh");
+    let database = format!("proc_{}", std::process::id());
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let start = |dir: &std::path::Path| {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env("PORTICO_ADMIN__TOKEN", TOKEN)
+            .env("PORTICO_SECRETS__KEY", key)
+            .env("PORTICO_STORE__KIND", "mongodb")
+            .env("PORTICO_STORE__URI", &uri)
+            .env("PORTICO_STORE__DATABASE", &database)
+            .env("PORTICO_LOG__FILTER", "warn")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut url = String::new();
+        for _ in 0..50 {
+            let mut line = String::new();
+            if err.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            if let Some(u) = line.trim().strip_prefix("portico listening on ") {
+                url = u.to_owned();
+                break;
+            }
+        }
+        assert!(!url.is_empty(), "portico serve on MongoDB did not start");
+        std::thread::spawn(move || for _ in err.lines() {});
+        Proc {
+            child,
+            url,
+            lines: vec![],
+        }
+    };
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (start(da.path()), start(db.path()));
+    let http = reqwest::Client::new();
+    wait_ready(&http, &a.url).await;
+    wait_ready(&http, &b.url).await;
+    let r = http
+        .post(format!("{}/admin/api/orgs", a.url))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"slug": "shared", "name": "Shared", "id": "shared"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let inst: serde_json::Value = http
+        .post(format!("{}/admin/api/orgs/shared/installations", a.url))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"kind": "carddav"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = inst["installation"]["id"].as_str().unwrap().to_owned();
+    let old = inst["reveal"]["password"].as_str().unwrap().to_owned();
+    let propfind = |base: &str, pw: &str| {
+        http.request(
+            reqwest::Method::from_bytes(b"PROPFIND").unwrap(),
+            format!("{base}/api/apps/shared/{id}/addressbook/customers/"),
+        )
+        .basic_auth("shared", Some(pw.to_owned()))
+        .header("Depth", "1")
+        .send()
+    };
+    assert_eq!(
+        propfind(&b.url, &old).await.unwrap().status(),
+        207,
+        "B serves A's install"
+    );
+    let r = http
+        .post(format!("{}/admin/api/orgs/shared/customers", a.url))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"name": "Written on A"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let listing = propfind(&b.url, &old).await.unwrap().text().await.unwrap();
+    assert!(
+        listing.contains(".vcf"),
+        "B lists the customer written through A"
+    );
+
+    let regen: serde_json::Value = http
+        .post(format!(
+            "{}/admin/api/orgs/shared/installations/{id}/actions/regenerate-password",
+            a.url
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new = regen["result"]["password"].as_str().unwrap().to_owned();
+    let changed = Instant::now();
+    let mut old_refused = false;
+    while changed.elapsed() < Duration::from_millis(2500) {
+        if propfind(&b.url, &old).await.unwrap().status() == 401 {
+            old_refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(old_refused, "B refuses the old password within 2 s");
+    assert!(changed.elapsed() <= Duration::from_secs(2));
+    assert_eq!(propfind(&b.url, &new).await.unwrap().status(), 207);
+
+    let r = http
+        .delete(format!(
+            "{}/admin/api/orgs/shared/installations/{id}",
+            a.url
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let gone = Instant::now();
+    let mut not_found = false;
+    while gone.elapsed() < Duration::from_millis(2500) {
+        if propfind(&b.url, &new).await.unwrap().status() == 404 {
+            not_found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        not_found && gone.elapsed() <= Duration::from_secs(2),
+        "B stops serving within 2 s"
+    );
+    drop((a, b));
+}

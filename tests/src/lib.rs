@@ -46,7 +46,9 @@ impl TestServer {
         cfg.server.shutdown_timeout_secs = 1;
         cfg.admin.token = Some(Secret::new(ADMIN_TOKEN.into()));
         tweak(&mut cfg);
-        let portico = server::build(&cfg, registry::builtin().unwrap()).unwrap();
+        let portico = server::build(&cfg, registry::builtin().unwrap())
+            .await
+            .unwrap();
         let srv = server::start(portico.clone(), &cfg, listener).unwrap();
         let handle = srv.handle();
         tokio::spawn(srv);

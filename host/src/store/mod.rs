@@ -3,6 +3,7 @@
 //! infrastructure failures are [`StoreError`].
 pub mod conformance;
 pub mod embedded;
+pub mod mongo;
 
 use async_trait::async_trait;
 use portico_sdk::{

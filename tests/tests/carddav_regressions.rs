@@ -279,3 +279,39 @@ async fn dead_properties_keep_attributes_and_language() {
     );
     s.stop().await;
 }
+
+/// RFC 8144 §2.1 / RFC 7240: with `Prefer: return=minimal` (or `Brief: t`) 404 propstats are
+/// left out, and `Preference-Applied` says so; without it they are reported.
+#[tokio::test]
+async fn return_minimal_drops_not_found_propstats() {
+    let s = TestServer::start().await;
+    s.org("acme").await;
+    let inst = s.install("acme", "carddav").await;
+    let book = format!("{}addressbook/customers/", base_path(&inst));
+    let pw = inst["reveal"]["password"].as_str().unwrap().to_owned();
+    let body =
+        r#"<d:propfind xmlns:d="DAV:"><d:prop><d:displayname/><d:nope/></d:prop></d:propfind>"#;
+    let ask = |h: Option<(&'static str, &'static str)>| {
+        let mut r = s
+            .req("PROPFIND", &book)
+            .basic_auth("acme", Some(&pw))
+            .header("Depth", "0")
+            .body(body);
+        if let Some((k, v)) = h {
+            r = r.header(k, v);
+        }
+        r.send()
+    };
+    let full = ask(None).await.unwrap();
+    assert!(!full.headers().contains_key("preference-applied"));
+    assert!(full.text().await.unwrap().contains("404 Not Found"));
+    for h in [("Prefer", "return=minimal"), ("Brief", "t")] {
+        let r = ask(Some(h)).await.unwrap();
+        assert_eq!(r.status(), 207);
+        assert_eq!(r.headers()["preference-applied"], "return=minimal");
+        let text = r.text().await.unwrap();
+        assert!(!text.contains("404 Not Found"), "{h:?}: {text}");
+        assert!(text.contains("displayname"));
+    }
+    s.stop().await;
+}

@@ -34,12 +34,13 @@ impl CardDavApp {
         Self::default()
     }
 
-    fn env<'a>(&self, cx: &'a AppContext, base_path: &str, seq: u64) -> Env<'a> {
+    fn env<'a>(&self, cx: &'a AppContext, req: &AppRequest, seq: u64) -> Env<'a> {
         Env {
             cx,
-            hrefs: Hrefs::new(base_path),
+            hrefs: Hrefs::new(&req.base_path),
             book: BookSettings::from_data(&cx.installation.data),
             seq,
+            minimal: crate::props::wants_minimal(req),
         }
     }
 
@@ -240,6 +241,13 @@ impl ExternalApp for CardDavApp {
         }
         let r = crate::tree::resolve(&req.segments);
         let mut resp = self.dispatch(cx, &r, &req).await?;
+        if resp.status == StatusCode::MULTI_STATUS && crate::props::wants_minimal(&req) {
+            // RFC 7240 §3: say that the preference was honoured.
+            resp.headers.insert(
+                "preference-applied",
+                portico_sdk::http::HeaderValue::from_static("return=minimal"),
+            );
+        }
         resp.headers.insert(
             "dav",
             portico_sdk::http::HeaderValue::from_static(DAV_HEADER),
@@ -293,7 +301,7 @@ impl CardDavApp {
             _ if method == "PROPFIND" || method == "REPORT" => cx.customers.current_seq().await?,
             _ => 0,
         };
-        let env = self.env(cx, &req.base_path, seq);
+        let env = self.env(cx, req, seq);
         match req.method.clone() {
             Method::OPTIONS => Ok(AppResponse::new(StatusCode::OK).with_header("allow", allow(r))),
             Method::GET | Method::HEAD => Ok(get(r, card.as_ref(), req)),

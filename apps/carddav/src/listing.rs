@@ -58,6 +58,7 @@ pub struct Listing {
     after: Option<CustomerId>,
     writer: Option<MultistatusWriter>,
     emitted: usize,
+    minimal: bool,
 }
 
 impl Listing {
@@ -78,6 +79,7 @@ impl Listing {
             after,
             writer: Some(writer),
             emitted: 0,
+            minimal: env.minimal,
         }
     }
 
@@ -93,6 +95,7 @@ impl Listing {
             hrefs: self.hrefs.clone(),
             book: self.book.clone(),
             seq: self.seq,
+            minimal: self.minimal,
         };
         let customers = self.cx.customers.list(self.after.as_ref(), PAGE).await?;
         let last_page = customers.len() < PAGE;

@@ -34,7 +34,10 @@ pub fn propstats(
     request: &PropRequest,
 ) -> Vec<Propstat> {
     match request {
-        PropRequest::Prop(names) => propstats_for(names, |n| props::value(env, r, card, n, None)),
+        PropRequest::Prop(names) => props::trim_for(
+            env,
+            propstats_for(names, |n| props::value(env, r, card, n, None)),
+        ),
         PropRequest::PropName => {
             // Only properties that exist on the resource (an unset description is not listed).
             let mut names: Vec<(PropName, PropValue)> = props::live_props(r)

@@ -22,6 +22,41 @@ pub struct Env<'a> {
     pub book: BookSettings,
     /// The change-log position (for `sync-token` and `getctag`).
     pub seq: u64,
+    /// The client asked for a minimal answer (`Prefer: return=minimal` or `Brief: t`):
+    /// 404 propstats are left out (RFC 8144 §2.1).
+    pub minimal: bool,
+}
+
+/// Does the request ask for minimal multistatus answers? `Prefer: return=minimal` (RFC 7240,
+/// RFC 8144 §2.1), the older `return-minimal` spelling, or Microsoft's `Brief: t` that Apple and
+/// DAVx5-era clients still send.
+pub fn wants_minimal(req: &portico_sdk::AppRequest) -> bool {
+    let prefer = req
+        .headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',').any(|p| {
+                let p = p.trim().to_ascii_lowercase();
+                p == "return=minimal" || p == "return-minimal"
+            })
+        });
+    prefer
+        || req
+            .header("brief")
+            .is_some_and(|b| b.trim().eq_ignore_ascii_case("t"))
+}
+
+/// Drops 404 propstats when the client asked for a minimal answer.
+pub fn trim_for(
+    env: &Env<'_>,
+    mut propstats: Vec<crate::dav::Propstat>,
+) -> Vec<crate::dav::Propstat> {
+    if env.minimal {
+        propstats.retain(|p| p.status != portico_sdk::http::StatusCode::NOT_FOUND);
+    }
+    propstats
 }
 
 impl Env<'_> {

@@ -59,9 +59,12 @@ pub(crate) fn card_propstats(
 ) -> Vec<Propstat> {
     let r = Resource::Card(card.stem().to_owned());
     match request {
-        PropRequest::Prop(names) => propstats_for(names, |n| {
-            props::value(env, &r, Some(card), n, address_data)
-        }),
+        PropRequest::Prop(names) => props::trim_for(
+            env,
+            propstats_for(names, |n| {
+                props::value(env, &r, Some(card), n, address_data)
+            }),
+        ),
         other => propstats(env, &r, Some(card), other),
     }
 }

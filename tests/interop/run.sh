@@ -4,7 +4,8 @@
 # on any failure. See tests/interop/README.md.
 #
 #   tests/interop/run.sh                  # build portico (debug), install missing clients, run all
-#   tests/interop/run.sh --only tsdav     # one client (litmus, vdirsyncer, tsdav; comma-separated)
+#   tests/interop/run.sh --only tsdav     # one client (litmus, vdirsyncer, tsdav, vdirsyncer-mongo;
+#                                         # comma-separated; `tests/interop/run` is the same script)
 #   PORTICO_BIN=path/to/portico tests/interop/run.sh   # use a built binary, skip the build
 #   INTEROP_NO_INSTALL=1 ...              # never call install.sh; fail if a client is missing
 set -euo pipefail

@@ -241,7 +241,8 @@ impl ExternalApp for CardDavApp {
         }
         let r = crate::tree::resolve(&req.segments);
         let mut resp = self.dispatch(cx, &r, &req).await?;
-        if resp.status == StatusCode::MULTI_STATUS && crate::props::wants_minimal(&req) {
+        let listing = matches!(req.method.as_str(), "PROPFIND" | "REPORT");
+        if listing && resp.status == StatusCode::MULTI_STATUS && crate::props::wants_minimal(&req) {
             // RFC 7240 §3: say that the preference was honoured.
             resp.headers.insert(
                 "preference-applied",

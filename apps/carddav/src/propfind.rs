@@ -67,10 +67,11 @@ pub fn propstats(
             }
             // allprop reports only what exists: no 404 propstat for absent ones (§9.1), except
             // for names the client explicitly included.
-            propstats_for(&names, |n| props::value(env, r, card, n, None))
+            let all = propstats_for(&names, |n| props::value(env, r, card, n, None))
                 .into_iter()
                 .filter(|ps| ps.status == StatusCode::OK || !include.is_empty())
-                .collect()
+                .collect();
+            props::trim_for(env, all)
         }
     }
 }

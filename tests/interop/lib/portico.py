@@ -283,3 +283,109 @@ def start_portico(binary: str, data_dir: str, log_path: str, timeout: float = 60
 
 def eprint(*a) -> None:
     print(*a, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Two `portico serve` processes on one MongoDB-compatible store (nx-27017).
+
+
+@dataclass
+class Proc:
+    """A child process this suite started (stopped by its own PID, never by name)."""
+    proc: subprocess.Popen
+    url: str
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+def _free_port() -> int:
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_nx(nx_sh: str, data_dir: str, log_path: str, timeout: float = 30.0) -> Proc:
+    """nx-27017 on a free loopback port. `nx_sh install` (tests/mongo/nx.sh, shared with
+    tests/mongo/run.sh's venv) installs it if missing; the server is started here so that it
+    dies with the suite. Returns once it accepts connections; `url` is the mongodb:// URI."""
+    import socket
+    nx = subprocess.run([nx_sh, "install"], capture_output=True, text=True, timeout=300)
+    if nx.returncode != 0:
+        raise RuntimeError(f"nx.sh install failed: {nx.stderr[-500:]}")
+    binary = nx.stdout.strip().splitlines()[-1]
+    port = _free_port()
+    os.makedirs(data_dir, exist_ok=True)
+    log = open(log_path, "ab")
+    proc = subprocess.Popen([binary, "--host", "127.0.0.1", "-p", str(port), "--data-dir",
+                             os.path.join(data_dir, "data"), "--log-file",
+                             os.path.join(data_dir, "nx.log")],
+                            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                            preexec_fn=_die_with_parent)
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"nx-27017 exited during startup ({proc.returncode}); see {log_path}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"nx-27017 did not listen on 127.0.0.1:{port} within {timeout} s")
+        time.sleep(0.2)
+    return Proc(proc=proc, url=f"mongodb://127.0.0.1:{port}")
+
+
+def start_serve(binary: str, data_dir: str, log_path: str, env_extra: dict,
+                timeout: float = 60.0) -> Proc:
+    """`portico serve` on a free loopback port; returns once it answers /readyz."""
+    env = dict(os.environ, PORTICO_LOG__FILTER=os.environ.get("PORTICO_LOG__FILTER", "warn"),
+               **env_extra)
+    os.makedirs(data_dir, exist_ok=True)
+    log = open(log_path, "ab")
+    proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir],
+                            stdout=log, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            env=env, preexec_fn=_die_with_parent)
+    found: list[str] = []
+    done = threading.Event()
+
+    def read():
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            log.write(raw)
+            log.flush()
+            line = raw.decode("utf-8", "replace").strip()
+            if line.startswith("portico listening on ") and not found:
+                found.append(line[len("portico listening on "):].strip())
+                done.set()
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not done.wait(timeout) or not found:
+        proc.kill()
+        raise RuntimeError(f"portico serve did not start; see {log_path}")
+    url = found[0]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if request("GET", url + "/readyz", timeout=2).status == 200:
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError(f"{url}/readyz never answered 200; see {log_path}")
+        time.sleep(0.1)
+    return Proc(proc=proc, url=url)

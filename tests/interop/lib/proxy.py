@@ -1,6 +1,10 @@
 """A recording pass-through HTTP proxy on loopback: the client under test talks to it, it talks to
 Portico, and every request is noted (method, path, selected headers, status) so a scenario can
 assert what went over the wire ("the second sync transfers nothing", "PUT carried If-Match").
+
+With `writes_to`, requests that change state (PUT, DELETE, PROPPATCH, ...) go to that upstream
+and all others (PROPFIND, REPORT, GET, OPTIONS, ...) to `upstream`: one client, two Portico
+processes, writes through one and reads through the other.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te"
        "upgrade", "host", "content-length"}
 METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PROPFIND", "PROPPATCH", "REPORT",
            "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"]
+WRITES = {"PUT", "POST", "DELETE", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"}
 
 
 @dataclass
@@ -24,12 +29,15 @@ class Seen:
     status: int
     body: bytes
     response: bytes
+    upstream: str = "read"  # "read" (upstream) or "write" (writes_to)
 
 
 class Recorder:
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, writes_to: str | None = None):
         u = urllib.parse.urlsplit(upstream)
         self.host, self.port = u.hostname, u.port or 80
+        w = urllib.parse.urlsplit(writes_to or upstream)
+        self.write_host, self.write_port = w.hostname, w.port or 80
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
         rec = self
@@ -44,7 +52,10 @@ class Recorder:
                 n = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(n) if n else b""
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
-                conn = http.client.HTTPConnection(rec.host, rec.port, timeout=60)
+                which = "write" if self.command in WRITES else "read"
+                host, port = ((rec.write_host, rec.write_port) if which == "write"
+                              else (rec.host, rec.port))
+                conn = http.client.HTTPConnection(host, port, timeout=60)
                 try:
                     conn.request(self.command, self.path, body=body or None, headers=headers)
                     r = conn.getresponse()
@@ -63,7 +74,7 @@ class Recorder:
                 with rec.lock:
                     rec.seen.append(Seen(self.command, self.path,
                                          {k.lower(): v for k, v in self.headers.items()},
-                                         status, body, data))
+                                         status, body, data, which))
 
         for m in METHODS:
             setattr(Handler, f"do_{m}", Handler.forward)

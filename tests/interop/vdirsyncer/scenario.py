@@ -6,6 +6,11 @@ steps: discovery (installation URL, and host root via /.well-known/carddav), ini
 all contacts, a second sync that transfers nothing, local edit -> upload with If-Match, admin edit
 -> download, delete both ways, a conflict merged by vdirsyncer's `conflict_resolution` command
 without data loss, and a final no-op sync. Contents are checked by parsing the vdir and with khard.
+
+Two-process mode (run.py's `vdirsyncer-mongo`): the context names a second Portico process
+(`write_url`) on the same MongoDB store; the proxy sends vdirsyncer's writes (PUT, DELETE) to it
+and its reads (PROPFIND, REPORT, GET) to `host_url`, and the admin API (server-side edits) goes
+through `admin_url`. Check names then start with the context's `label`.
 """
 from __future__ import annotations
 
@@ -27,8 +32,10 @@ CTX = json.load(open(os.environ["PORTICO_INTEROP_CONTEXT"], encoding="utf-8"))
 WORK = CTX["work"]
 ORG = CTX["org"]
 N = int(CTX["customers"])
-admin = Admin(CTX["host_url"], CTX["admin_token"])
-proxy = Recorder(CTX["host_url"])
+admin = Admin(CTX.get("admin_url", CTX["host_url"]), CTX["admin_token"])
+WRITE_URL = CTX.get("write_url")
+proxy = Recorder(CTX["host_url"], WRITE_URL)
+P = CTX.get("label", "")  # prefix of every check name (empty for the plain scenario)
 # The installation URL as the client is given it, but through the proxy.
 BASE = proxy.url + urllib.parse.urlsplit(CTX["url"]).path
 VDIR = os.path.join(WORK, "vdir")
@@ -159,11 +166,11 @@ def all_customers() -> dict[str, dict]:
 
 def main() -> None:
     ok_initial = False
-    with Check("vdirsyncer: discover from the installation URL"):
+    with Check(P + "vdirsyncer: discover from the installation URL"):
         out = vdirsyncer("discover", "contacts", stdin="y\n" * 5)
         assert '"customers"' in out, f"the book was not listed: {out[-500:]}"
 
-    with Check("vdirsyncer: discover from the host root through /.well-known/carddav"):
+    with Check(P + "vdirsyncer: discover from the host root through /.well-known/carddav"):
         mark = proxy.mark()
         out = vdirsyncer("discover", "fromroot", stdin="y\n" * 5)
         assert '"customers"' in out, f"the book was not listed: {out[-500:]}"
@@ -171,14 +178,14 @@ def main() -> None:
         assert wk and any(s.status in (301, 302, 307, 308) for s in wk), \
             f"no redirect from /.well-known/carddav: {[(s.method, s.status) for s in wk]}"
 
-    with Check(f"vdirsyncer: initial sync downloads all {N} contacts"):
+    with Check(P + f"vdirsyncer: initial sync downloads all {N} contacts"):
         vdirsyncer("sync", "contacts")
         files = glob.glob(os.path.join(BOOK, "*.vcf"))
         assert len(files) == N, f"{len(files)} cards in the vdir, {N} customers on the server"
         ok_initial = True
 
     if ok_initial:
-        with Check("vdirsyncer: downloaded cards match the customers (all fields, every card)"):
+        with Check(P + "vdirsyncer: downloaded cards match the customers (all fields, every card)"):
             customers = all_customers()
             bad = []
             for cid, c in customers.items():
@@ -199,13 +206,13 @@ def main() -> None:
                     bad.append(f"{cid}: UID {vcf.first(t, 'UID')!r}")
             assert not bad, f"{len(bad)} mismatches, e.g. {bad[:3]}"
 
-        with Check("khard: reads every downloaded contact"):
+        with Check(P + "khard: reads every downloaded contact"):
             rows = [ln for ln in khard("list", "-p").splitlines() if ln.strip()]
             assert len(rows) == N, f"khard lists {len(rows)} contacts, expected {N}"
             emails = khard("email", "-p", "cust0007")
             assert "cust0007@example.com" in emails, f"khard email: {emails[:300]}"
 
-    with Check("vdirsyncer: a second sync transfers nothing"):
+    with Check(P + "vdirsyncer: a second sync transfers nothing"):
         mark = proxy.mark()
         out = vdirsyncer("sync", "contacts")
         assert not transfers(out), f"vdirsyncer moved items: {transfers(out)[:5]}"
@@ -214,7 +221,7 @@ def main() -> None:
 
     # Local edit -> upload with If-Match.
     uid = "cust-0001"
-    with Check("vdirsyncer: local edit is uploaded with If-Match and lands on the customer"):
+    with Check(P + "vdirsyncer: local edit is uploaded with If-Match and lands on the customer"):
         before = dav_get(uid)
         assert before.status == 200, f"GET before: {before.status}"
         text = local_card(uid)
@@ -239,7 +246,7 @@ def main() -> None:
 
     # New local contact -> PUT with If-None-Match: * -> a new customer.
     new_uid = "vdir-new-0001"
-    with Check("vdirsyncer: new local contact is uploaded (If-None-Match: *) and becomes a customer"):
+    with Check(P + "vdirsyncer: new local contact is uploaded (If-None-Match: *) and becomes a customer"):
         card = ("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:" + new_uid + "\r\nFN:Vera Vdir-Newcomer\r\n"
                 "N:Vdir-Newcomer;Vera;;;\r\nEMAIL;TYPE=INTERNET:vera.newcomer@example.com\r\n"
                 "TEL;TYPE=CELL:+49 151 23456789\r\nEND:VCARD\r\n")
@@ -258,7 +265,7 @@ def main() -> None:
 
     # Admin edit -> download.
     uid = "cust-0002"
-    with Check("vdirsyncer: admin API edit is downloaded"):
+    with Check(P + "vdirsyncer: admin API edit is downloaded"):
         admin.patch_customer(ORG, uid, {"note": "Changed in the back office",
                                         "email": "cust0002.new@example.com"})
         mark = proxy.mark()
@@ -271,7 +278,7 @@ def main() -> None:
 
     # Delete locally -> DELETE on the server.
     uid = "cust-0003"
-    with Check("vdirsyncer: local delete removes the card and the customer"):
+    with Check(P + "vdirsyncer: local delete removes the card and the customer"):
         os.remove(os.path.join(BOOK, f"{uid}.vcf"))
         mark = proxy.mark()
         vdirsyncer("sync", "contacts")
@@ -283,14 +290,14 @@ def main() -> None:
 
     # Delete through the admin API -> local file removed.
     uid = "cust-0004"
-    with Check("vdirsyncer: admin API delete removes the local card"):
+    with Check(P + "vdirsyncer: admin API delete removes the local card"):
         admin.delete_customer(ORG, uid)
         vdirsyncer("sync", "contacts")
         assert not os.path.exists(os.path.join(BOOK, f"{uid}.vcf")), "the local card is still there"
 
     # Conflict: both sides edited; merged by the conflict_resolution command.
     uid = "cust-0005"
-    with Check("vdirsyncer: conflict (both sides edited) merged without data loss"):
+    with Check(P + "vdirsyncer: conflict (both sides edited) merged without data loss"):
         text = local_card(uid)
         local_email = "conflict.local@example.net"
         lines = vcf.unfold(text)
@@ -315,7 +322,7 @@ def main() -> None:
             f"customer emails {c.get('email')!r} {c.get('known_emails')!r}"
         assert c.get("note") == server_note, f"customer note {c.get('note')!r}"
 
-    with Check("vdirsyncer: after all changes, a further sync transfers nothing"):
+    with Check(P + "vdirsyncer: after all changes, a further sync transfers nothing"):
         mark = proxy.mark()
         out = vdirsyncer("sync", "contacts")
         assert not transfers(out), f"vdirsyncer moved items: {transfers(out)[:5]}"
@@ -323,17 +330,29 @@ def main() -> None:
         files = len(glob.glob(os.path.join(BOOK, "*.vcf")))
         assert files == N - 1, f"{files} local cards, expected {N - 1} (-2 deleted, +1 created)"
 
-    with Check("vdirsyncer: sync through host-root discovery sees the same book"):
+    with Check(P + "vdirsyncer: sync through host-root discovery sees the same book"):
         vdirsyncer("sync", "fromroot")
         files = glob.glob(os.path.join(WORK, "vdir-root", "customers", "*.vcf"))
         assert len(files) == N - 1, f"{len(files)} cards, expected {N - 1}"
+
+    if WRITE_URL:
+        with Check(P + "vdirsyncer: writes went to one process, reads to the other"):
+            seen = proxy.since(0)
+            writes = [s for s in seen if s.method in ("PUT", "DELETE")]
+            reads = [s for s in seen if s.method in ("PROPFIND", "REPORT", "GET")]
+            assert writes and all(s.upstream == "write" for s in writes), \
+                f"writes: {[(s.method, s.upstream) for s in writes]}"
+            assert reads and all(s.upstream == "read" for s in reads), \
+                f"reads not all through the reading process: {len(reads)}"
+            print(f"# {len(writes)} writes through {WRITE_URL}, {len(reads)} reads through "
+                  f"{CTX['host_url']}", flush=True)
 
 
 if __name__ == "__main__":
     try:
         main()
     except Exception as e:  # noqa: BLE001
-        report(False, "vdirsyncer: scenario", f"{type(e).__name__}: {e}")
+        report(False, P + "vdirsyncer: scenario", f"{type(e).__name__}: {e}")
     finally:
         proxy.close()
         shutil.rmtree(os.path.join(WORK, "status"), ignore_errors=True)

@@ -75,6 +75,21 @@ pub enum StoreKind {
     Mongodb,
 }
 
+/// Whether the MongoDB store writes a customer and its change-log entry in a transaction.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Transactions {
+    /// Use transactions where the deployment supports them (replica set, sharded cluster;
+    /// probed at startup), else the log-first ordering.
+    #[default]
+    Auto,
+    /// Require transactions: startup fails where the deployment has none.
+    On,
+    /// Never use them: log-first ordering (as on a standalone `mongod`). For servers that
+    /// accept transactions but cannot run several at once, such as the nx-27017 test server.
+    Off,
+}
+
 /// Storage settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -88,6 +103,8 @@ pub struct StoreConfig {
     pub uri: Option<Secret<String>>,
     /// MongoDB database name.
     pub database: String,
+    /// MongoDB: `auto` (default), `on` or `off`; see [`Transactions`].
+    pub transactions: Transactions,
 }
 
 impl Default for StoreConfig {
@@ -97,6 +114,7 @@ impl Default for StoreConfig {
             data_dir: PathBuf::from("./data"),
             uri: None,
             database: "portico".into(),
+            transactions: Transactions::Auto,
         }
     }
 }
@@ -288,6 +306,21 @@ mod tests {
             "mongodb://u:pw-123@db1:27017"
         );
         assert_eq!(c.store.database, "crm");
+        assert_eq!(c.store.transactions, Transactions::Auto);
+        for (v, t) in [
+            ("auto", Transactions::Auto),
+            ("on", Transactions::On),
+            ("off", Transactions::Off),
+        ] {
+            let env = vec![("PORTICO_STORE__TRANSACTIONS".to_string(), v.to_string())];
+            assert_eq!(Config::load(None, env, &[]).unwrap().store.transactions, t);
+        }
+        let env = vec![(
+            "PORTICO_STORE__TRANSACTIONS".to_string(),
+            "maybe".to_string(),
+        )];
+        let err = Config::load(None, env, &[]).unwrap_err().to_string();
+        assert!(err.contains("maybe"), "{err}");
         assert!(
             !c.print_redacted().contains("pw-123"),
             "the URI may hold a password"

@@ -3,6 +3,9 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use portico_host::config::Config;
+use portico_host::store::embedded::EmbeddedStore;
+use portico_host::store::mongo::{self, MongoStore};
+use portico_host::store::{copy, Store};
 use portico_host::{demo, registry, server, Portico};
 use portico_sdk::{InstallInput, InstallationId, OrgId, Secret};
 use std::net::TcpListener;
@@ -55,6 +58,30 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Stores.
+    #[command(subcommand)]
+    Store(StoreCmd),
+}
+
+#[derive(Subcommand)]
+enum StoreCmd {
+    /// Copy everything (organizations, installations, customers and their cards, change logs
+    /// with their sequence numbers, so phones keep syncing) from one store into an empty one.
+    /// Stop the Portico processes using the source first.
+    Copy {
+        /// The source: an embedded data directory, or a mongodb:// or mongodb+srv:// URI.
+        #[arg(long)]
+        from: String,
+        /// The target (must be empty): an embedded data directory, or a MongoDB URI.
+        #[arg(long)]
+        to: String,
+        /// The source's MongoDB database (default: the URI's, else "portico").
+        #[arg(long)]
+        from_database: Option<String>,
+        /// The target's MongoDB database (default: the URI's, else "portico").
+        #[arg(long)]
+        to_database: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -251,8 +278,63 @@ fn main() -> anyhow::Result<()> {
             print_json(&report)?;
         }
         Command::Config(_) => {}
+        Command::Store(StoreCmd::Copy {
+            from,
+            to,
+            from_database,
+            to_database,
+        }) => {
+            let report = rt.block_on(async {
+                let src = open_store(&from, from_database, true).await?;
+                let dst = open_store(&to, to_database, false).await?;
+                anyhow::Ok(copy::copy_all(src.as_ref(), dst.as_ref()).await?)
+            })?;
+            print_json(&report)?;
+            eprintln!(
+                "copied. Installation secrets stay sealed with the source's master key: start the \
+                 hosts on the target with the same key (secrets.key or secrets.key_file)."
+            );
+        }
     }
     Ok(())
+}
+
+fn is_mongodb_uri(s: &str) -> bool {
+    s.starts_with("mongodb://") || s.starts_with("mongodb+srv://")
+}
+
+/// A store named on the command line: a MongoDB URI, or an embedded data directory (a source
+/// must already hold a store: a typo must not copy an empty one).
+async fn open_store(
+    spec: &str,
+    database: Option<String>,
+    source: bool,
+) -> anyhow::Result<Arc<dyn Store>> {
+    if is_mongodb_uri(spec) {
+        let db = match database {
+            Some(d) => d,
+            None => mongo::client_options(spec)
+                .await?
+                .default_database
+                .unwrap_or_else(|| "portico".into()),
+        };
+        // Copying writes no customer through the transactional path: detection is enough.
+        return Ok(Arc::new(MongoStore::connect(spec, &db).await?));
+    }
+    anyhow::ensure!(
+        database.is_none(),
+        "--from-database/--to-database only apply to a MongoDB URI, not '{spec}'"
+    );
+    let dir = PathBuf::from(spec);
+    if source {
+        let file = dir.join("portico.redb");
+        anyhow::ensure!(
+            file.is_file(),
+            "{} does not exist: '{spec}' is not an embedded data directory",
+            file.display()
+        );
+    }
+    Ok(Arc::new(EmbeddedStore::open(&dir)?))
 }
 
 async fn org_cmd(p: &Arc<Portico>, cmd: OrgCmd) -> anyhow::Result<()> {

@@ -33,7 +33,10 @@ pub async fn build(cfg: &Config, registry: Registry) -> anyhow::Result<Arc<Porti
             let uri = cfg.store.uri.as_ref().ok_or_else(|| {
                 anyhow::anyhow!("store.kind = \"mongodb\" needs store.uri (or PORTICO_STORE__URI)")
             })?;
-            Arc::new(MongoStore::connect(uri.expose(), &cfg.store.database).await?)
+            Arc::new(
+                MongoStore::connect_with(uri.expose(), &cfg.store.database, cfg.store.transactions)
+                    .await?,
+            )
         }
     };
     let links = HostLinks {

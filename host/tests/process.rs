@@ -560,3 +560,225 @@ async fn two_processes_share_one_mongodb() {
     );
     drop((a, b));
 }
+
+/// `sync-collection` from `token` on a CardDAV book: status, the hrefs reported, the new token.
+async fn sync(url: &str, book: &str, password: &str, token: &str) -> (u16, Vec<String>, String) {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:sync-collection xmlns:D=\"DAV:\">\
+         <D:sync-token>{token}</D:sync-token><D:sync-level>1</D:sync-level>\
+         <D:prop><D:getetag/></D:prop></D:sync-collection>"
+    );
+    let r = reqwest::Client::new()
+        .request(
+            reqwest::Method::from_bytes(b"REPORT").unwrap(),
+            format!("{url}{book}"),
+        )
+        .basic_auth("salon", Some(password))
+        .header("Content-Type", "application/xml")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let field = |tag: &str| -> Vec<String> {
+        let (open, close) = (format!("<d:{tag}>"), format!("</d:{tag}>"));
+        text.split(&open)
+            .skip(1)
+            .filter_map(|s| s.split(&close).next().map(str::to_owned))
+            .collect()
+    };
+    let token = field("sync-token").pop().unwrap_or_default();
+    (status, field("href"), token)
+}
+
+/// Data for the copy tests: an organization with a CardDAV installation (known password) and
+/// three customers; returns a sync token taken from a running server, after which a fourth
+/// customer is added (so the token has one change to report).
+async fn copy_source(d: &std::path::Path) -> String {
+    let (ok, _, err) = cli(
+        d,
+        &[
+            "org", "create", "--slug", "salon", "--name", "S", "--id", "salon",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = cli(
+        d,
+        &[
+            "app",
+            "install",
+            "--org",
+            "salon",
+            "--kind",
+            "carddav",
+            "--id",
+            "book",
+            "--secret",
+            "password=copy-password",
+        ],
+    );
+    assert!(ok, "{err}");
+    let file = d.join("c.jsonl");
+    std::fs::write(
+        &file,
+        "{\"name\":\"Ann\"}\n{\"name\":\"Bo\"}\n{\"name\":\"Cy\"}\n",
+    )
+    .unwrap();
+    let (ok, _, err) = cli(
+        d,
+        &[
+            "customers",
+            "import",
+            "--org",
+            "salon",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    let mut p = serve(d);
+    wait_ready(&reqwest::Client::new(), &p.url).await;
+    let (status, hrefs, token) = sync(&p.url, BOOK, "copy-password", "").await;
+    assert_eq!(status, 207);
+    assert_eq!(hrefs.len(), 3, "three cards: {hrefs:?}");
+    assert!(!token.is_empty());
+    sigterm(&mut p);
+    std::fs::write(&file, "{\"name\":\"Dee\",\"id\":\"dee\"}\n").unwrap();
+    let (ok, _, err) = cli(
+        d,
+        &[
+            "customers",
+            "import",
+            "--org",
+            "salon",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    token
+}
+
+const BOOK: &str = "/api/apps/salon/book/addressbook/customers/";
+
+/// Serves `d` (with the source's master key) and checks the phone's token from before the
+/// copy still syncs incrementally: exactly the one change made after it.
+async fn check_copied(d: &std::path::Path, token: &str) {
+    let mut p = serve(d);
+    wait_ready(&reqwest::Client::new(), &p.url).await;
+    let (status, hrefs, next) = sync(&p.url, BOOK, "copy-password", token).await;
+    assert_eq!(status, 207, "the old token is valid on the copy");
+    assert_eq!(
+        hrefs,
+        vec![format!("{BOOK}dee.vcf")],
+        "only the change since the token"
+    );
+    let (_, hrefs, _) = sync(&p.url, BOOK, "copy-password", &next).await;
+    assert!(hrefs.is_empty(), "{hrefs:?}");
+    sigterm(&mut p);
+}
+
+fn store_copy(from: &str, to: &str, extra: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(["store", "copy", "--from", from, "--to", to])
+        .args(extra)
+        .env("PORTICO_LOG__FILTER", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `portico store copy` between two embedded data directories: everything arrives (the
+/// migrated password works with the same master key), a phone's sync token keeps working, and
+/// a non-empty target or a missing source is refused.
+#[tokio::test]
+async fn store_copy_keeps_sync_tokens_and_refuses_a_full_target() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let token = copy_source(a.path()).await;
+    let (pa, pb) = (a.path().to_str().unwrap(), b.path().to_str().unwrap());
+    let (ok, out, err) = store_copy(pa, pb, &[]);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["organizations"], 1);
+    assert_eq!(report["installations"], 1);
+    assert_eq!(report["customers"], 4);
+    assert_eq!(report["change_log_entries"], 4);
+    assert!(err.contains("same key"), "{err}");
+    std::fs::copy(a.path().join("master.key"), b.path().join("master.key")).unwrap();
+    check_copied(b.path(), &token).await;
+
+    let (ok, _, err) = store_copy(pa, pb, &[]);
+    assert!(!ok);
+    assert!(err.contains("not empty"), "{err}");
+    let missing = a.path().join("nope");
+    let (ok, _, err) = store_copy(missing.to_str().unwrap(), pb, &[]);
+    assert!(!ok);
+    assert!(err.contains("not an embedded data directory"), "{err}");
+    assert!(!missing.exists(), "a mistyped source is not created");
+}
+
+/// The same through MongoDB: embedded → MongoDB → embedded with the CLI, the MongoDB copy
+/// served by `portico serve` in between.
+#[cfg(feature = "mongo-tests")]
+#[tokio::test]
+async fn store_copy_through_mongodb() {
+    let uri = std::env::var("PORTICO_TEST_MONGODB_URI")
+        .expect("PORTICO_TEST_MONGODB_URI (run tests/mongo/run.sh)");
+    let db = format!("pt_copy_{}", std::process::id());
+    let (a, m, b) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let token = copy_source(a.path()).await;
+    let (pa, pb) = (a.path().to_str().unwrap(), b.path().to_str().unwrap());
+    let (ok, out, err) = store_copy(pa, &uri, &["--to-database", &db]);
+    assert!(ok, "{err}");
+    assert!(out.contains("\"customers\": 4"), "{out}");
+
+    // A host on the MongoDB copy (key file from the source).
+    std::fs::copy(a.path().join("master.key"), m.path().join("master.key")).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(m.path())
+        .env("PORTICO_STORE__KIND", "mongodb")
+        .env("PORTICO_STORE__URI", &uri)
+        .env("PORTICO_STORE__DATABASE", &db)
+        .env("PORTICO_STORE__TRANSACTIONS", "off")
+        .env("PORTICO_LOG__FILTER", "warn")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut url = String::new();
+    let mut line = String::new();
+    while url.is_empty() && err.read_line(&mut line).unwrap() > 0 {
+        if let Some(u) = line.trim().strip_prefix("portico listening on ") {
+            url = u.to_owned();
+        }
+        line.clear();
+    }
+    std::thread::spawn(move || for _ in err.lines() {});
+    let mut p = Proc {
+        child,
+        url,
+        lines: vec![],
+    };
+    wait_ready(&reqwest::Client::new(), &p.url).await;
+    let (status, hrefs, _) = sync(&p.url, BOOK, "copy-password", &token).await;
+    assert_eq!(status, 207, "the old token is valid on MongoDB");
+    assert_eq!(hrefs, vec![format!("{BOOK}dee.vcf")]);
+    sigterm(&mut p);
+
+    let (ok, _, err) = store_copy(&uri, pb, &["--from-database", &db]);
+    assert!(ok, "{err}");
+    std::fs::copy(a.path().join("master.key"), b.path().join("master.key")).unwrap();
+    check_copied(b.path(), &token).await;
+    let (ok, _, err) = store_copy(pa, &uri, &["--to-database", &db]);
+    assert!(!ok);
+    assert!(err.contains("not empty"), "{err}");
+}

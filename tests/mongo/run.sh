@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
-# Runs the MongoDB store tests (host, `store::mongo`, feature `mongo-tests`) against nx-27017, a
-# MongoDB wire-protocol server over SQLite: installs it in a venv if missing, starts it on a
-# free loopback port with a temporary data directory, runs the tests, and stops it (by its PID).
+# Runs the MongoDB tests against nx-27017, a MongoDB wire-protocol server over SQLite: installs
+# it in a venv if missing, starts it on a free loopback port with a temporary data directory,
+# runs the tests, and stops it (by its PID). The tests:
+#   - the MongoDB store tests (host, `store::mongo`, feature `mongo-tests`): conformance, the
+#     crash and outage cases, `portico store copy` embedded -> MongoDB -> embedded;
+#   - two `portico serve` processes on one database (host/tests/process.rs);
+#   - the whole end-to-end suite (`cargo test -p portico-tests`: gateway, admin, CardDAV) on a
+#     MongoDB-backed host (PORTICO_TEST_STORE=mongodb, one database per test server).
+# The end-to-end suite runs with store.transactions = "off" (log-first writes) on nx-27017:
+# nx-27017 accepts transactions but runs each one as a savepoint on a single shared SQLite
+# connection, so two concurrent transactions break each other ("no such savepoint"), and the
+# suite has concurrent writers on purpose. Against a real server (PORTICO_TEST_MONGODB_URI set)
+# it runs with "auto" unless PORTICO_TEST_STORE_TRANSACTIONS says otherwise.
 #
 #   bash tests/mongo/run.sh [extra `cargo test` arguments, e.g. -- --nocapture]
 #
@@ -10,6 +20,8 @@
 #   PORTICO_TEST_MONGODB_URI  if set, the shared tests use this server (e.g. a real mongod)
 #                             instead of the nx-27017 started here; the outage test always
 #                             runs its own nx-27017
+#   PORTICO_TEST_STORE_TRANSACTIONS  store.transactions for the end-to-end suite (auto|on|off;
+#                             default: off on nx-27017, auto on a server of your own)
 #   CARGO_TARGET_DIR          honoured as usual
 # Fails (non-zero) if the venv, the install or the server cannot be set up: no silent skips.
 set -euo pipefail
@@ -64,13 +76,21 @@ if [ -z "$ready" ]; then
 fi
 echo "mongo tests: nx-27017 (pid $NX_PID) on 127.0.0.1:$PORT" >&2
 
+if [ -n "${PORTICO_TEST_MONGODB_URI:-}" ]; then
+    E2E_TRANSACTIONS=${PORTICO_TEST_STORE_TRANSACTIONS:-auto}
+else
+    E2E_TRANSACTIONS=${PORTICO_TEST_STORE_TRANSACTIONS:-off}
+fi
 export PORTICO_TEST_MONGODB_URI=${PORTICO_TEST_MONGODB_URI:-mongodb://127.0.0.1:$PORT}
 export PORTICO_TEST_NX27017=$NX
 cd "$ROOT"
 status=0
 cargo test -p portico-host --features mongo-tests "$@" store::mongo || status=$?
-# Two `portico serve` processes on the same database.
-cargo test -p portico-host --features mongo-tests --test process "$@" two_processes || status=$?
+# Two `portico serve` processes on the same database; `portico store copy` through MongoDB.
+cargo test -p portico-host --features mongo-tests --test process "$@" mongodb || status=$?
+# The end-to-end suite on a MongoDB-backed host.
+PORTICO_TEST_STORE=mongodb PORTICO_TEST_STORE_TRANSACTIONS=$E2E_TRANSACTIONS \
+    cargo test -p portico-tests "$@" || status=$?
 if [ "$status" -ne 0 ]; then
     echo "mongo tests: failed; last lines of the nx-27017 log:" >&2
     tail -n 30 "$TMP/nx.log" >&2 || true

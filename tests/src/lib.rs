@@ -1,5 +1,10 @@
 //! Test support: a real Portico on a loopback socket with an embedded store in a temporary
 //! directory, and a small HTTP client around it.
+//!
+//! With `PORTICO_TEST_STORE=mongodb` every [`TestServer`] uses the MongoDB store instead: the
+//! server at `PORTICO_TEST_MONGODB_URI`, a database of its own, and `store.transactions` from
+//! `PORTICO_TEST_STORE_TRANSACTIONS` (`auto` unless set; `tests/mongo/run.sh` runs the suite
+//! this way against nx-27017 with `off`, see there why).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod carddav;
@@ -27,6 +32,55 @@ pub struct TestServer {
     _dir: tempfile::TempDir,
 }
 
+/// Which store the test servers use: `PORTICO_TEST_STORE` = `embedded` (default) or `mongodb`.
+pub const STORE_VAR: &str = "PORTICO_TEST_STORE";
+/// The MongoDB server for `PORTICO_TEST_STORE=mongodb`.
+pub const MONGODB_URI_VAR: &str = "PORTICO_TEST_MONGODB_URI";
+/// `store.transactions` for `PORTICO_TEST_STORE=mongodb`: `auto` (default), `on` or `off`.
+pub const TRANSACTIONS_VAR: &str = "PORTICO_TEST_STORE_TRANSACTIONS";
+
+/// Points `cfg` at the store `PORTICO_TEST_STORE` asks for. An unknown value or a missing URI
+/// fails the test: a suite meant for MongoDB never quietly runs on the embedded store.
+fn test_store(cfg: &mut Config) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let kind = std::env::var(STORE_VAR).unwrap_or_default();
+    match kind.as_str() {
+        "" | "embedded" => {}
+        "mongodb" => {
+            let uri = std::env::var(MONGODB_URI_VAR).unwrap_or_else(|_| {
+                panic!("{STORE_VAR}=mongodb needs {MONGODB_URI_VAR} (see tests/mongo/run.sh)")
+            });
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos();
+            let database = format!(
+                "pt_e2e_{}_{}_{nanos:08x}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            );
+            let mut env = vec![
+                ("PORTICO_STORE__KIND".to_string(), "mongodb".to_string()),
+                ("PORTICO_STORE__URI".to_string(), uri),
+                ("PORTICO_STORE__DATABASE".to_string(), database),
+            ];
+            if let Ok(t) = std::env::var(TRANSACTIONS_VAR) {
+                env.push(("PORTICO_STORE__TRANSACTIONS".to_string(), t));
+            }
+            let store = Config::load(None, env, &[])
+                .unwrap_or_else(|e| panic!("{STORE_VAR}/{TRANSACTIONS_VAR}: {e}"))
+                .store;
+            // The key file stays in the temporary data directory.
+            cfg.store.kind = store.kind;
+            cfg.store.uri = store.uri;
+            cfg.store.database = store.database;
+            cfg.store.transactions = store.transactions;
+        }
+        other => panic!("{STORE_VAR}={other}: expected 'embedded' or 'mongodb'"),
+    }
+}
+
 impl TestServer {
     /// Starts a host with the default test configuration.
     pub async fn start() -> TestServer {
@@ -45,6 +99,7 @@ impl TestServer {
         cfg.server.workers = 2;
         cfg.server.shutdown_timeout_secs = 1;
         cfg.admin.token = Some(Secret::new(ADMIN_TOKEN.into()));
+        test_store(&mut cfg);
         tweak(&mut cfg);
         let portico = server::build(&cfg, registry::builtin().unwrap())
             .await

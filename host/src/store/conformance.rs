@@ -3,7 +3,7 @@
 //! panics with a message naming the rule it checks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::{Outcome, Store};
+use super::{ChangeLog, Outcome, Store};
 use portico_sdk::{
     CustomerDraft, CustomerId, Installation, InstallationId, InstallationStatus, OrgId,
     Organization, StoredCard, Timestamp,
@@ -58,6 +58,7 @@ pub async fn run_all(store: &dyn Store, prefix: &str) {
     change_log(store, prefix).await;
     uniqueness(store, prefix).await;
     paging(store, prefix).await;
+    export_and_import(store, prefix).await;
 }
 
 async fn organizations(store: &dyn Store, p: &str) {
@@ -457,4 +458,156 @@ async fn paging(store: &dyn Store, p: &str) {
     let mut sorted = seen.clone();
     sorted.sort();
     assert_eq!(seen, sorted, "in id order");
+}
+
+/// The raw change-log export and the imports `portico store copy` is built on: an organization
+/// copied into another (same store, new id) answers every position like the original.
+async fn export_and_import(store: &dyn Store, p: &str) {
+    let a = org(&format!("{p}exp"));
+    let b = org(&format!("{p}exp-copy"));
+    store.create_org(&a).await.unwrap();
+    store.create_org(&b).await.unwrap();
+    assert_eq!(
+        store.export_changes(&a.id).await.unwrap(),
+        ChangeLog::default(),
+        "an organization without writes has an empty log"
+    );
+    let mut with_card = draft("Carded");
+    with_card.card = Some(card("carded.vcf", "uid-exp"));
+    let c1 = store
+        .create_customer(&a.id, with_card, Timestamp(5))
+        .await
+        .unwrap()
+        .done()
+        .unwrap();
+    let c2 = store
+        .create_customer(&a.id, draft("Two"), Timestamp(5))
+        .await
+        .unwrap()
+        .done()
+        .unwrap();
+    let c3 = store
+        .create_customer(&a.id, draft("Three"), Timestamp(5))
+        .await
+        .unwrap()
+        .done()
+        .unwrap();
+    store
+        .update_customer(&a.id, &c2.id, draft("Two b"), Some(1), Timestamp(6))
+        .await
+        .unwrap();
+    store.delete_customer(&a.id, &c3.id, None).await.unwrap();
+    store.prune_changes(&a.id, 1).await.unwrap();
+    let log = store.export_changes(&a.id).await.unwrap();
+    assert_eq!(
+        (log.seq, log.floor),
+        (5, 1),
+        "export keeps the sequence and the floor"
+    );
+    let seqs: Vec<(u64, bool)> = log.entries.iter().map(|e| (e.seq, e.deleted)).collect();
+    assert_eq!(
+        seqs,
+        vec![(2, false), (3, false), (4, false), (5, true)],
+        "export lists every entry above the floor, superseded ones too"
+    );
+
+    let customers = store.list_customers(&a.id, None, 100).await.unwrap();
+    assert_eq!(
+        store.import_customers(&b.id, &customers).await.unwrap(),
+        Outcome::Done(())
+    );
+    assert_eq!(
+        store.current_seq(&b.id).await.unwrap(),
+        0,
+        "importing customers writes no log entry"
+    );
+    assert_eq!(
+        store.import_changes(&b.id, &log).await.unwrap(),
+        Outcome::Done(())
+    );
+    assert_eq!(store.export_changes(&b.id).await.unwrap(), log);
+    assert_eq!(
+        store.get_customer(&b.id, &c1.id).await.unwrap(),
+        Some(c1.clone()),
+        "an imported customer keeps its revision, timestamps and card"
+    );
+    assert_eq!(
+        store
+            .find_customer_by_card_uid(&b.id, "uid-exp")
+            .await
+            .unwrap()
+            .map(|c| c.id),
+        Some(c1.id.clone()),
+        "an imported card is found by UID"
+    );
+    assert_eq!(
+        store
+            .find_customer_by_resource_name(&b.id, "carded.vcf")
+            .await
+            .unwrap()
+            .map(|c| c.id),
+        Some(c1.id.clone()),
+        "an imported card is found by resource name"
+    );
+    for seq in 0..=6 {
+        for limit in [1, 100] {
+            assert_eq!(
+                store.changes_since(&a.id, seq, limit).await.unwrap(),
+                store.changes_since(&b.id, seq, limit).await.unwrap(),
+                "an imported log answers position {seq} (limit {limit}) like the original"
+            );
+        }
+    }
+    assert_eq!(store.current_seq(&b.id).await.unwrap(), 5);
+    // Writes go on from the imported position, with the usual rules.
+    let c4 = store
+        .create_customer(&b.id, draft("Four"), Timestamp(7))
+        .await
+        .unwrap()
+        .done()
+        .unwrap();
+    let next = store.changes_since(&b.id, 5, 100).await.unwrap().unwrap();
+    assert_eq!(next.next_seq, 6, "the next write takes the next number");
+    assert_eq!(next.changes.len(), 1);
+    assert_eq!(next.changes[0].customer_id, c4.id);
+    assert_eq!(
+        store
+            .update_customer(&b.id, &c2.id, draft("Two c"), Some(2), Timestamp(8))
+            .await
+            .unwrap()
+            .done()
+            .map(|c| c.revision),
+        Some(3),
+        "an imported revision is the one If-Match compares"
+    );
+    let mut clash = draft("Clash");
+    clash.card = Some(card("other.vcf", "uid-exp"));
+    assert!(
+        matches!(
+            store
+                .create_customer(&b.id, clash, Timestamp(9))
+                .await
+                .unwrap(),
+            Outcome::Conflict(_)
+        ),
+        "an imported card UID is unique"
+    );
+
+    assert!(
+        matches!(
+            store.import_changes(&b.id, &log).await.unwrap(),
+            Outcome::Conflict(_)
+        ),
+        "a log is never imported over another"
+    );
+    assert!(
+        matches!(
+            store
+                .import_customers(&b.id, &customers[..1])
+                .await
+                .unwrap(),
+            Outcome::Conflict(_)
+        ),
+        "an imported customer id must be free"
+    );
 }

@@ -2,7 +2,7 @@
 //! (`Durability::Immediate` is its default), so a write acknowledged to a caller survives a crash
 //! or a `kill -9`. Writes run on the blocking pool; redb serializes write transactions, which
 //! also makes the per-organization change sequence and the uniqueness checks race-free.
-use super::{collapse_changes, Outcome, Store, StoreError};
+use super::{collapse_changes, ChangeLog, Outcome, Store, StoreError};
 use async_trait::async_trait;
 use portico_sdk::{
     Change, ChangeBatch, Customer, CustomerDraft, CustomerId, Installation, InstallationId, OrgId,
@@ -621,6 +621,100 @@ impl Store for EmbeddedStore {
             t.retain_in(lo.as_str()..hi.as_str(), |_, _| false)
                 .map_err(be)?;
             Ok(WriteResult::Commit(()))
+        })
+        .await
+    }
+
+    async fn export_changes(&self, org: &OrgId) -> Result<ChangeLog, StoreError> {
+        self.read(|tx| {
+            let (seq, floor) = tx
+                .open_table(SEQS)
+                .map_err(be)?
+                .get(org.as_str())
+                .map_err(be)?
+                .map(|v| v.value())
+                .unwrap_or((0, 0));
+            let t = tx.open_table(CHANGES).map_err(be)?;
+            let (lo, hi) = org_range(org);
+            let mut entries = Vec::new();
+            for row in t.range(lo.as_str()..hi.as_str()).map_err(be)? {
+                let (_, v) = row.map_err(be)?;
+                entries.push(dec::<Change>(v.value())?);
+            }
+            Ok(ChangeLog {
+                seq,
+                floor,
+                entries,
+            })
+        })
+    }
+
+    async fn import_customers(
+        &self,
+        org: &OrgId,
+        customers: &[Customer],
+    ) -> Result<Outcome<()>, StoreError> {
+        let org = org.clone();
+        let customers = customers.to_vec();
+        self.write(move |tx| {
+            for c in &customers {
+                let k = key(&org, c.id.as_str());
+                {
+                    let t = tx.open_table(CUSTOMERS).map_err(be)?;
+                    if t.get(k.as_str()).map_err(be)?.is_some() {
+                        return Ok(WriteResult::Abort(Outcome::Conflict(format!(
+                            "customer '{}' exists",
+                            c.id
+                        ))));
+                    }
+                }
+                let as_draft = CustomerDraft {
+                    card: c.card.clone(),
+                    ..Default::default()
+                };
+                if let Some(why) = unique_ok(tx, &org, &c.id, &as_draft)? {
+                    return Ok(WriteResult::Abort(Outcome::Conflict(why)));
+                }
+                tx.open_table(CUSTOMERS)
+                    .map_err(be)?
+                    .insert(k.as_str(), enc(c)?.as_slice())
+                    .map_err(be)?;
+                index(tx, &org, c)?;
+            }
+            Ok(WriteResult::Commit(Outcome::Done(())))
+        })
+        .await
+    }
+
+    async fn import_changes(
+        &self,
+        org: &OrgId,
+        log: &ChangeLog,
+    ) -> Result<Outcome<()>, StoreError> {
+        log.check().map_err(StoreError::Backend)?;
+        let org = org.clone();
+        let log = log.clone();
+        self.write(move |tx| {
+            let mut seqs = tx.open_table(SEQS).map_err(be)?;
+            let mut t = tx.open_table(CHANGES).map_err(be)?;
+            let (lo, hi) = org_range(&org);
+            let has_entry = t
+                .range(lo.as_str()..hi.as_str())
+                .map_err(be)?
+                .next()
+                .is_some();
+            if has_entry || seqs.get(org.as_str()).map_err(be)?.is_some() {
+                return Ok(WriteResult::Abort(Outcome::Conflict(format!(
+                    "organization '{org}' already has a change log"
+                ))));
+            }
+            seqs.insert(org.as_str(), (log.seq, log.floor))
+                .map_err(be)?;
+            for e in &log.entries {
+                t.insert(seq_key(&org, e.seq).as_str(), enc(e)?.as_slice())
+                    .map_err(be)?;
+            }
+            Ok(WriteResult::Commit(Outcome::Done(())))
         })
         .await
     }

@@ -2,6 +2,7 @@
 //! conflict, precondition failed, an unanswerable change-log position) are values, and
 //! infrastructure failures are [`StoreError`].
 pub mod conformance;
+pub mod copy;
 pub mod embedded;
 pub mod mongo;
 
@@ -154,6 +155,58 @@ pub trait Store: Send + Sync + 'static {
     /// Drops change-log entries up to and including `up_to`; positions before it then answer
     /// `None` from [`Store::changes_since`].
     async fn prune_changes(&self, org: &OrgId, up_to: u64) -> Result<(), StoreError>;
+
+    /// The organization's whole change log as stored, for copying it to another store
+    /// ([`copy`]): the last sequence number, the prune floor and every entry above the floor in
+    /// sequence order. Gaps (numbers taken by writes that never logged) stay gaps. Meant for a
+    /// store nobody writes to meanwhile.
+    async fn export_changes(&self, org: &OrgId) -> Result<ChangeLog, StoreError>;
+    /// Stores customers exactly as given (id, revision, timestamps, stored card), writing no
+    /// change-log entry: the log is copied separately with [`Store::import_changes`].
+    /// `Conflict` if an id, resource name or card UID is taken (the embedded store then writes
+    /// none of them; MongoDB may have written the ones before the clash).
+    async fn import_customers(
+        &self,
+        org: &OrgId,
+        customers: &[Customer],
+    ) -> Result<Outcome<()>, StoreError>;
+    /// Sets an organization's change log to `log` (same sequence numbers, same floor), so that
+    /// positions handed out by the source store answer the same here. `Conflict` if the
+    /// organization already has a log (a number taken or an entry written).
+    async fn import_changes(&self, org: &OrgId, log: &ChangeLog)
+        -> Result<Outcome<()>, StoreError>;
+}
+
+/// An organization's change log as stored ([`Store::export_changes`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChangeLog {
+    /// The last sequence number taken.
+    pub seq: u64,
+    /// Entries up to and including this were pruned.
+    pub floor: u64,
+    /// The entries above the floor, in sequence order.
+    pub entries: Vec<portico_sdk::Change>,
+}
+
+impl ChangeLog {
+    /// Checks the log is consistent: entries strictly increasing, above the floor, at most
+    /// `seq`, and `floor <= seq`.
+    pub fn check(&self) -> Result<(), String> {
+        if self.floor > self.seq {
+            return Err(format!("floor {} above seq {}", self.floor, self.seq));
+        }
+        let mut last = self.floor;
+        for e in &self.entries {
+            if e.seq <= last || e.seq > self.seq {
+                return Err(format!(
+                    "entry {} out of order (after {last}, floor {}, seq {})",
+                    e.seq, self.floor, self.seq
+                ));
+            }
+            last = e.seq;
+        }
+        Ok(())
+    }
 }
 
 /// Checks a draft before any backend sees it.

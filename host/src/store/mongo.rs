@@ -31,6 +31,10 @@
 //! Where the deployment supports transactions (replica set, sharded cluster; detected once at
 //! startup), the record, the counter and the log entry are written in one transaction, retried
 //! on transient errors (write conflicts between concurrent writers of one organization).
+//! `store.transactions` overrides the detection: `on` requires them, `off` never uses them. The
+//! nx-27017 test server needs `off` under concurrent load: it accepts transactions but runs each
+//! as a savepoint on one shared SQLite connection, so two at once break each other ("no such
+//! savepoint"); the end-to-end suite therefore runs against it log-first.
 //!
 //! A standalone `mongod` refuses transactions. There the write is ordered so that a crash
 //! between its steps is harmless: take the sequence number, insert the log entry, then write the
@@ -50,7 +54,8 @@
 //!   started more than [`SETTLE_MS`] ago (a crashed write; writers give up before writing a
 //!   record later than [`WRITE_DEADLINE_MS`] after they started). The check reads only the log
 //!   entries of the last [`SETTLE_MS`], and nothing when the organization had no recent write.
-use super::{collapse_changes, Outcome, Store, StoreError};
+use super::{collapse_changes, ChangeLog, Outcome, Store, StoreError};
+use crate::config::Transactions;
 use async_trait::async_trait;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::error::{ErrorKind, WriteFailure, TRANSIENT_TRANSACTION_ERROR};
@@ -132,6 +137,17 @@ impl MongoStore {
     /// malformed URI or refused credentials fail here with a clear message), creates the
     /// indexes and detects whether the deployment supports transactions.
     pub async fn connect(uri: &str, database: &str) -> Result<Self, StoreError> {
+        Self::connect_with(uri, database, Transactions::Auto).await
+    }
+
+    /// [`MongoStore::connect`] with a transaction setting (`store.transactions`): `Auto`
+    /// detects, `On` fails where the deployment has no transactions, `Off` writes log-first
+    /// even where it has.
+    pub async fn connect_with(
+        uri: &str,
+        database: &str,
+        mode: Transactions,
+    ) -> Result<Self, StoreError> {
         check_database_name(database)?;
         let opts = client_options(uri).await?;
         let hosts = opts
@@ -159,14 +175,28 @@ impl MongoStore {
             write_deadline_ms: WRITE_DEADLINE_MS,
         };
         store.create_indexes().await?;
-        store.transactions = store.probe_transactions().await?;
+        store.transactions = match mode {
+            Transactions::Off => false,
+            Transactions::Auto => store.probe_transactions().await?,
+            Transactions::On => {
+                if !store.probe_transactions().await? {
+                    return Err(StoreError::Backend(format!(
+                        "store.transactions = \"on\" but the MongoDB deployment at {hosts} does \
+                         not support transactions (a standalone server?): use a replica set, or \
+                         \"auto\"/\"off\" for log-first writes"
+                    )));
+                }
+                true
+            }
+        };
         if store.transactions {
             tracing::info!(%hosts, database, "MongoDB store ready (transactions)");
         } else {
             tracing::info!(
                 %hosts,
                 database,
-                "MongoDB store ready (no transactions on this deployment: log-first writes)"
+                ?mode,
+                "MongoDB store ready (no transactions: log-first writes)"
             );
         }
         Ok(store)
@@ -826,9 +856,14 @@ fn org_doc(org: &Organization) -> Result<Document, StoreError> {
 }
 
 fn installation_doc(inst: &Installation) -> Result<Document, StoreError> {
-    let mut d = to_doc(inst)?;
     let data = serde_json::to_string(&inst.data)
         .map_err(|e| StoreError::Backend(format!("cannot encode installation data: {e}")))?;
+    // Encode the rest without `data`: BSON has no unsigned 64-bit integer, so a JSON number
+    // above i64::MAX would fail here before it became the string below.
+    let mut d = to_doc(&Installation {
+        data: serde_json::Value::Null,
+        ..inst.clone()
+    })?;
     d.insert("data", data);
     d.insert("_id", id_key(&inst.org_id, inst.id.as_str()));
     d.insert("org", inst.org_id.as_str());
@@ -1275,6 +1310,122 @@ impl Store for MongoStore {
             .map_err(map_err)?;
         Ok(())
     }
+
+    async fn export_changes(&self, org: &OrgId) -> Result<ChangeLog, StoreError> {
+        let ctr = self.counter(org).await?;
+        let mut cur = self
+            .changes
+            .find(doc! { "org": org.as_str(), "seq": { "$gt": seq_bson(ctr.floor) } })
+            .sort(doc! { "org": 1, "seq": 1 })
+            .await
+            .map_err(map_err)?;
+        let mut entries = Vec::new();
+        while cur.advance().await.map_err(map_err)? {
+            entries.push(Entry::of(cur.deserialize_current().map_err(map_err)?)?.change);
+        }
+        // An entry whose record does not reflect it was left by a crashed log-first write:
+        // copy what `changes_since` reports for it (a deletion exactly when the record is
+        // missing). Only each customer's latest entry is ever reported, so only those matter.
+        let mut latest: HashMap<&str, usize> = HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            latest.insert(e.customer_id.as_str(), i);
+        }
+        let mut fix = Vec::new();
+        let ids: Vec<&str> = latest.keys().copied().collect();
+        let mut records = HashMap::new();
+        for chunk in ids.chunks(1000) {
+            records.extend(self.record_seqs(org, chunk.to_vec()).await?);
+        }
+        for &i in latest.values() {
+            let e = &entries[i];
+            let rec = records.get(e.customer_id.as_str()).copied();
+            if !applied(e, rec) {
+                fix.push((i, rec.is_none()));
+            }
+        }
+        for (i, deleted) in fix {
+            entries[i].deleted = deleted;
+        }
+        Ok(ChangeLog {
+            seq: ctr.seq,
+            floor: ctr.floor,
+            entries,
+        })
+    }
+
+    async fn import_customers(
+        &self,
+        org: &OrgId,
+        customers: &[Customer],
+    ) -> Result<Outcome<()>, StoreError> {
+        if customers.is_empty() {
+            return Ok(Outcome::Done(()));
+        }
+        let mut docs = Vec::with_capacity(customers.len());
+        for c in customers {
+            let mut d = customer_doc(org, c, 0)?;
+            // No `seq`: the record counts as reflecting every log entry about it (it is the
+            // source store's current state).
+            d.remove("seq");
+            docs.push(d);
+        }
+        match self.customers.insert_many(docs).await {
+            Ok(_) => Ok(Outcome::Done(())),
+            Err(e) if is_duplicate(&e) => Ok(conflict(format!(
+                "a customer id, resource name or card UID is taken in '{org}'"
+            ))),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn import_changes(
+        &self,
+        org: &OrgId,
+        log: &ChangeLog,
+    ) -> Result<Outcome<()>, StoreError> {
+        log.check().map_err(StoreError::Backend)?;
+        let taken = conflict(format!("organization '{org}' already has a change log"));
+        let has_entry = self
+            .changes
+            .find_one(doc! { "org": org.as_str() })
+            .await
+            .map_err(map_err)?
+            .is_some();
+        if has_entry {
+            return Ok(taken);
+        }
+        // The counter claims the log (a second import collides on its `_id`). No `at`: the
+        // copied positions are settled.
+        let ctr = doc! {
+            "_id": org.as_str(),
+            "org": org.as_str(),
+            "seq": seq_bson(log.seq),
+            "floor": seq_bson(log.floor),
+        };
+        match self.counters.insert_one(ctr).await {
+            Ok(_) => {}
+            Err(e) if is_duplicate(&e) => return Ok(taken),
+            Err(e) => return Err(map_err(e)),
+        }
+        let docs: Vec<Document> = log
+            .entries
+            .iter()
+            .map(|c| {
+                doc! {
+                    "_id": format!("{org}/{:020}", c.seq),
+                    "org": org.as_str(),
+                    "seq": seq_bson(c.seq),
+                    "customer_id": c.customer_id.as_str(),
+                    "resource_name": &c.resource_name,
+                    "deleted": c.deleted,
+                }
+            })
+            .collect();
+        if !docs.is_empty() {
+            self.changes.insert_many(docs).await.map_err(map_err)?;
+        }
+        Ok(Outcome::Done(()))
+    }
 }
 
 fn with_customer(o: Outcome<Option<Customer>>) -> Outcome<Customer> {
@@ -1429,6 +1580,80 @@ mod tests {
         let s = store("conf_nt").await.without_transactions();
         conformance::run_all(&s, &unique("p")).await;
         s.drop_database().await;
+    }
+
+    /// `portico store copy`: embedded → MongoDB → embedded keeps everything, and a sync token
+    /// taken before the copy answers the same on every store (MongoDB read log-first too).
+    #[tokio::test]
+    async fn copy_round_trip_embedded_mongo_embedded() {
+        use crate::store::copy::{copy_all, fixture, same_answers, snapshot, CopyError};
+        use crate::store::embedded::EmbeddedStore;
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let src = EmbeddedStore::open(d1.path()).unwrap();
+        let tokens = fixture(&src).await;
+        let mongo = store("copy").await;
+        let report = copy_all(&src, &mongo).await.unwrap();
+        assert_eq!((report.organizations, report.customers), (2, 12));
+        let back = EmbeddedStore::open(d2.path()).unwrap();
+        assert_eq!(copy_all(&mongo, &back).await.unwrap(), report);
+
+        let original = snapshot(&src).await.unwrap();
+        assert_eq!(snapshot(&mongo).await.unwrap(), original);
+        assert_eq!(snapshot(&back).await.unwrap(), original);
+        let log_first = mongo.clone().without_transactions();
+        // Read log-first, a truncated batch may differ: it reports an earlier entry of a
+        // customer deleted later as a deletion (its record is missing), where the other stores
+        // report the entry as it was; whole batches agree.
+        let all: &[usize] = &[1, 2, 100];
+        for (s, limits) in [
+            (&mongo as &dyn Store, all),
+            (&log_first, &[100]),
+            (&back, all),
+        ] {
+            same_answers(&src, s, limits).await;
+            for (org, t) in &tokens {
+                let before = src.changes_since(org, *t, 100).await.unwrap().unwrap();
+                assert_eq!(
+                    s.changes_since(org, *t, 100).await.unwrap().unwrap(),
+                    before
+                );
+            }
+        }
+        // Phones go on syncing: a write after the copy is the next position on the new store.
+        let (org, t) = &tokens[0];
+        let c = mongo
+            .create_customer(org, draft("After"), Timestamp(999))
+            .await
+            .unwrap()
+            .done()
+            .unwrap();
+        let batch = mongo.changes_since(org, *t, 100).await.unwrap().unwrap();
+        assert_eq!(batch.next_seq, 12);
+        assert_eq!(batch.changes.last().unwrap().customer_id, c.id);
+
+        let err = copy_all(&src, &mongo).await.unwrap_err();
+        assert!(matches!(err, CopyError::TargetNotEmpty(2)), "{err}");
+        mongo.drop_database().await;
+    }
+
+    #[tokio::test]
+    async fn transactions_setting() {
+        let db = unique("txmode");
+        let off = MongoStore::connect_with(&uri(), &db, Transactions::Off)
+            .await
+            .unwrap();
+        assert!(!off.uses_transactions());
+        let auto = MongoStore::connect_with(&uri(), &db, Transactions::Auto)
+            .await
+            .unwrap();
+        let on = MongoStore::connect_with(&uri(), &db, Transactions::On).await;
+        if auto.uses_transactions() {
+            assert!(on.unwrap().uses_transactions());
+        } else {
+            let err = on.err().unwrap().to_string();
+            assert!(err.contains("does not support transactions"), "{err}");
+        }
+        off.drop_database().await;
     }
 
     #[tokio::test]

@@ -574,14 +574,18 @@ impl Portico {
     }
 
     /// Imports JSON lines (one customer draft per line); a line with an existing id updates it.
+    /// New customers are written in batches (one store transaction each where the backend
+    /// supports it); a refused line changes nothing and is reported with its number.
     pub async fn import_customers(
         self: &Arc<Self>,
         org_id: &OrgId,
         text: &str,
     ) -> Result<ImportReport, HostError> {
+        const BATCH: usize = 1000;
         let org = self.org(org_id).await?;
         let dir = self.directory(org_id);
         let mut report = ImportReport::default();
+        let mut batch: Vec<(usize, CustomerDraft)> = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() {
@@ -594,6 +598,10 @@ impl Portico {
                     continue;
                 }
             };
+            if let Err(why) = crate::store::validate_draft(&draft) {
+                report.errors.push((n + 1, why));
+                continue;
+            }
             let before = match &draft.id {
                 Some(id) => dir.get(id).await?,
                 None => None,
@@ -601,22 +609,48 @@ impl Portico {
             draft.id.get_or_insert_with(CustomerId::random);
             self.run_customer_hooks(&org, before.as_ref(), &mut draft)
                 .await?;
-            let res = match &before {
-                Some(b) => dir
-                    .update(&b.id, draft, Some(b.revision))
-                    .await
-                    .map(|_| false),
-                None => dir.create(draft).await.map(|_| true),
-            };
-            match res {
-                Ok(true) => report.created += 1,
-                Ok(false) => report.updated += 1,
-                Err(e) if matches!(e.kind, ErrorKind::Internal | ErrorKind::Unavailable) => {
-                    return Err(e.into())
+            match &before {
+                Some(b) => match dir.update(&b.id, draft, Some(b.revision)).await {
+                    Ok(_) => report.updated += 1,
+                    Err(e) if matches!(e.kind, ErrorKind::Internal | ErrorKind::Unavailable) => {
+                        return Err(e.into())
+                    }
+                    Err(e) => report.errors.push((n + 1, e.message)),
+                },
+                None => {
+                    batch.push((n + 1, draft));
+                    if batch.len() >= BATCH {
+                        self.flush_import(org_id, &mut batch, &mut report).await?;
+                    }
                 }
-                Err(e) => report.errors.push((n + 1, e.message)),
             }
         }
+        self.flush_import(org_id, &mut batch, &mut report).await?;
         Ok(report)
+    }
+
+    async fn flush_import(
+        &self,
+        org_id: &OrgId,
+        batch: &mut Vec<(usize, CustomerDraft)>,
+        report: &mut ImportReport,
+    ) -> Result<(), HostError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (lines, drafts): (Vec<usize>, Vec<CustomerDraft>) =
+            std::mem::take(batch).into_iter().unzip();
+        let outcomes = self
+            .store
+            .create_customers(org_id, drafts, self.clock.now())
+            .await?;
+        for (line, o) in lines.into_iter().zip(outcomes) {
+            match o {
+                crate::store::Outcome::Done(_) => report.created += 1,
+                crate::store::Outcome::Conflict(m) => report.errors.push((line, m)),
+                other => report.errors.push((line, format!("{other:?}"))),
+            }
+        }
+        Ok(())
     }
 }

@@ -59,6 +59,56 @@ pub async fn run_all(store: &dyn Store, prefix: &str) {
     uniqueness(store, prefix).await;
     paging(store, prefix).await;
     export_and_import(store, prefix).await;
+    batch_create(store, prefix).await;
+}
+
+async fn batch_create(store: &dyn Store, p: &str) {
+    let a = org(&format!("{p}batch"));
+    store.create_org(&a).await.unwrap();
+    let mut first = draft("Existing");
+    first.id = Some(CustomerId::parse("b1").unwrap());
+    store
+        .create_customer(&a.id, first.clone(), Timestamp(1))
+        .await
+        .unwrap();
+    let mut fresh = draft("Fresh");
+    fresh.id = Some(CustomerId::parse("b2").unwrap());
+    let mut dup_in_batch = draft("Twin");
+    dup_in_batch.id = Some(CustomerId::parse("b2").unwrap());
+    let out = store
+        .create_customers(
+            &a.id,
+            vec![draft("Anon"), first, fresh, dup_in_batch],
+            Timestamp(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 4, "one outcome per draft");
+    assert!(matches!(out[0], Outcome::Done(_)));
+    assert!(
+        matches!(out[1], Outcome::Conflict(_)),
+        "an existing id is a conflict"
+    );
+    assert!(matches!(out[2], Outcome::Done(_)));
+    assert!(
+        matches!(out[3], Outcome::Conflict(_)),
+        "a duplicate inside the batch too"
+    );
+    assert_eq!(store.count_customers(&a.id).await.unwrap(), 3);
+    assert_eq!(
+        store.current_seq(&a.id).await.unwrap(),
+        3,
+        "refused drafts log nothing"
+    );
+    let b2 = store
+        .get_customer(&a.id, &CustomerId::parse("b2").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        b2.unwrap().name,
+        "Fresh",
+        "the refused twin did not overwrite"
+    );
 }
 
 async fn organizations(store: &dyn Store, p: &str) {

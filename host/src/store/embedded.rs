@@ -24,6 +24,9 @@ const UIDS: Table = TableDefinition::new("customer_uids");
 const CHANGES: Table = TableDefinition::new("changes");
 const SEQS: TableDefinition<'static, &'static str, (u64, u64)> = TableDefinition::new("seqs");
 
+/// The most memory redb may use for its page cache.
+pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// Separator between the organization and the rest of a key. Ids never contain it.
 const SEP: char = '\u{1f}';
 
@@ -72,7 +75,11 @@ impl EmbeddedStore {
             ))
         })?;
         let path = dir.join("portico.redb");
-        let db = Database::create(&path)
+        // redb's page cache defaults to 1 GiB and fills in proportion to the file; bound it so
+        // memory stays flat as books grow (the OS page cache still keeps hot pages).
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
             .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
         // Create every table up front so readers never see a missing table.
         let tx = db.begin_write().map_err(be)?;
@@ -235,6 +242,34 @@ fn log_change(
         .insert(seq_key(org, seq).as_str(), enc(&entry)?.as_slice())
         .map_err(be)?;
     Ok(())
+}
+
+/// Creates one customer inside a write transaction. A conflict writes nothing.
+fn create_in(
+    tx: &redb::WriteTransaction,
+    org: &OrgId,
+    mut draft: CustomerDraft,
+    now: Timestamp,
+) -> Result<Outcome<Customer>, StoreError> {
+    let id = draft.id.take().unwrap_or_else(CustomerId::random);
+    let k = key(org, id.as_str());
+    {
+        let t = tx.open_table(CUSTOMERS).map_err(be)?;
+        if t.get(k.as_str()).map_err(be)?.is_some() {
+            return Ok(Outcome::Conflict(format!("customer '{id}' exists")));
+        }
+    }
+    if let Some(why) = unique_ok(tx, org, &id, &draft)? {
+        return Ok(Outcome::Conflict(why));
+    }
+    let c = draft.into_customer(id, 1, now);
+    tx.open_table(CUSTOMERS)
+        .map_err(be)?
+        .insert(k.as_str(), enc(&c)?.as_slice())
+        .map_err(be)?;
+    index(tx, org, &c)?;
+    log_change(tx, org, &c, false)?;
+    Ok(Outcome::Done(c))
 }
 
 #[async_trait]
@@ -463,32 +498,34 @@ impl Store for EmbeddedStore {
     async fn create_customer(
         &self,
         org: &OrgId,
-        mut draft: CustomerDraft,
+        draft: CustomerDraft,
         now: Timestamp,
     ) -> Result<Outcome<Customer>, StoreError> {
         let org = org.clone();
         self.write(move |tx| {
-            let id = draft.id.take().unwrap_or_else(CustomerId::random);
-            let k = key(&org, id.as_str());
-            {
-                let t = tx.open_table(CUSTOMERS).map_err(be)?;
-                if t.get(k.as_str()).map_err(be)?.is_some() {
-                    return Ok(WriteResult::Abort(Outcome::Conflict(format!(
-                        "customer '{id}' exists"
-                    ))));
-                }
+            Ok(match create_in(tx, &org, draft, now)? {
+                Outcome::Done(c) => WriteResult::Commit(Outcome::Done(c)),
+                other => WriteResult::Abort(other),
+            })
+        })
+        .await
+    }
+
+    async fn create_customers(
+        &self,
+        org: &OrgId,
+        drafts: Vec<CustomerDraft>,
+        now: Timestamp,
+    ) -> Result<Vec<Outcome<Customer>>, StoreError> {
+        // One transaction (one fsync) per batch: a refused draft writes nothing of its own, so
+        // it cannot leave a partial record in the committed batch.
+        let org = org.clone();
+        self.write(move |tx| {
+            let mut out = Vec::with_capacity(drafts.len());
+            for d in drafts {
+                out.push(create_in(tx, &org, d, now)?);
             }
-            if let Some(why) = unique_ok(tx, &org, &id, &draft)? {
-                return Ok(WriteResult::Abort(Outcome::Conflict(why)));
-            }
-            let c = draft.into_customer(id, 1, now);
-            tx.open_table(CUSTOMERS)
-                .map_err(be)?
-                .insert(k.as_str(), enc(&c)?.as_slice())
-                .map_err(be)?;
-            index(tx, &org, &c)?;
-            log_change(tx, &org, &c, false)?;
-            Ok(WriteResult::Commit(Outcome::Done(c)))
+            Ok(WriteResult::Commit(out))
         })
         .await
     }

@@ -125,6 +125,21 @@ pub trait Store: Send + Sync + 'static {
         draft: CustomerDraft,
         now: Timestamp,
     ) -> Result<Outcome<Customer>, StoreError>;
+    /// Creates several customers (bulk import). Each draft gets its own outcome, in order; a
+    /// refused draft (conflict) changes nothing and does not stop the others. Backends may write
+    /// the batch in one transaction; the default creates them one by one.
+    async fn create_customers(
+        &self,
+        org: &OrgId,
+        drafts: Vec<CustomerDraft>,
+        now: Timestamp,
+    ) -> Result<Vec<Outcome<Customer>>, StoreError> {
+        let mut out = Vec::with_capacity(drafts.len());
+        for d in drafts {
+            out.push(self.create_customer(org, d, now).await?);
+        }
+        Ok(out)
+    }
     /// Replaces a customer (optionally only at `expected_revision`) and logs the change,
     /// atomically.
     async fn update_customer(

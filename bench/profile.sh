@@ -98,9 +98,9 @@ rc=$?
 stop
 [ $rc = 0 ] || exit $rc
 for f in "$D"/callgrind.out*; do
-  w="$(grep -m1 '^desc: Trigger:' "$f" | sed 's/.*Dump //; s/ .*//')"   # e.g. "initial"
+  w="$(grep -m1 '^desc: Trigger:' "$f" | sed 's/.*[Dd]ump //; s/ .*//')"   # e.g. "initial"
   case "$w" in *initial*) name=initial;; *put*) name=put;; *) continue;; esac
-  cp "$f" "$OUT/callgrind.$name.out"
+  cp "$f" "$WORK/callgrind.$name.out"   # raw profile (large): kept out of the results
   {
     echo "# callgrind, portico serve, workload '$name' (N=$N, puts=$PUTS); $(date '+%Y-%m-%d %H:%M %z')"
     echo "## exclusive (self) instructions"

@@ -179,10 +179,14 @@ def main(argv):
                 im = e["import"]
                 facts.append(f"load by admin bulk import ({im.get('requests')} requests of {im.get('chunk_lines')} JSON lines): "
                              f"{fmt(im.get('contacts_per_s'), 0)} contacts/s, {fmt(im.get('wall_s'), 2)} s, server CPU {fmt(im.get('server_cpu_s'), 2)} s")
-        colds = [(e["label"], e.get("cold_start_s")) for e in runs if e.get("cold_start_s") is not None]
+        colds = [(e["label"], e.get("cold_start_s"), e.get("cold_method")) for e in runs if e.get("cold_start_s") is not None]
         if colds:
+            old_method = any(m is None for _, _, m in colds)
             facts.append("cold start to first answered PROPFIND (store holding N contacts): " +
-                         ", ".join(f"{lab.split()[-1]} {v:.3f} s" for lab, v in colds))
+                         ", ".join(f"{lab.split()[-1]} {v:.3f} s" for lab, v, _ in colds) +
+                         (" (upper bounds: this run's poller started after a 0.1 s port poll and its own Python "
+                          "start-up; see cold-start.json for the launch-to-ready time measured with the poller "
+                          "already running)" if old_method else ""))
         fid = [g(e["res"], "fidelity") for e in runs if e["role"] == "portico" and e["res"]]
         if fid and fid[0]:
             f0 = fid[0]
@@ -200,6 +204,12 @@ def main(argv):
             out.extend(f"- {x}" for x in facts)
             out.append("")
         out.append("Load average (1/5/15 min) when each run started: " + "; ".join(loads))
+        out.append("")
+    cs = load(os.path.join(d, "cold-start.json"))
+    if cs:
+        out.append(f"### Cold start ({cs.get('date')})")
+        out.append("")
+        out.append(f"{cs.get('what')}: " + ", ".join(f"{v:.3f} s" for v in cs.get("seconds", [])) + f". {cs.get('method')}")
         out.append("")
     mo = load(os.path.join(d, "many-orgs.json"))
     if mo:

@@ -218,7 +218,6 @@ portico_round() {  # n idx name [capture-www]
   start_portico "$d" "$PORT" || { stop_pid "$rp"; return 1; }
   wait "$rp"; stop_pid "$rp"
   local cold; cold="$(cat "$WORK/ready.out")"
-  local extra=()
   if [ -n "$www" ]; then
     log "   capturing Portico's answers for nginx"
     local cap; cap="$("$PY" "$HERE/portico_admin.py" capture --url "$url" --user "$BUSER" --password "$BPASS" --www "$www")" || return 1
@@ -226,7 +225,7 @@ portico_round() {  # n idx name [capture-www]
   fi
   local f; f="$(printf 'N%s%s-%02d-portico-%s.json' "$n" "$TAG" "$i" "$name")"
   log "#$i portico round $name (cold start ${cold}s)"
-  seq_add portico "portico $name" "$f" "cold_start_s=${cold:-null}"
+  seq_add portico "portico $name" "$f" "cold_start_s=${cold:-null}" 'cold_method="poller started before launch"'
   harness "$OUT/$f" "portico $name" "$url" "$BUSER" "$BPASS" "$PORTICO_PID" "$n" $((RUN_MAX_MIN * 60)) \
       --phases initial,incremental,get,put
   stop_pid "$PORTICO_PID"

@@ -42,6 +42,10 @@ pub struct Portico {
     cache: DashMap<(String, String), Resolved>,
 }
 
+/// The slug rule, as error messages state it.
+pub const SLUG_RULE: &str =
+    "slug must be 1-63 lowercase letters, digits or '-', not starting or ending with '-'";
+
 /// Checks an organization slug: 1–63 of `a-z 0-9 -`, not starting or ending with `-`.
 pub fn valid_slug(slug: &str) -> bool {
     !slug.is_empty()
@@ -65,19 +69,23 @@ pub struct Installed {
 }
 
 /// An installation as the admin API shows it: no app data (it may hold sealed secrets).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct InstallationView {
     /// Id.
+    #[schema(value_type = String)]
     pub id: InstallationId,
     /// Organization.
+    #[schema(value_type = String)]
     pub org_id: OrgId,
     /// App kind.
     pub kind: String,
-    /// State.
+    /// State: `pending`, `connected`, `error` or `disabled`.
+    #[schema(value_type = String)]
     pub status: InstallationStatus,
     /// Explanation.
     pub status_text: Option<String>,
     /// Connection details.
+    #[schema(value_type = Option<Object>)]
     pub account: Option<portico_sdk::Account>,
     /// The gateway URL of the installation.
     pub url: String,
@@ -167,14 +175,24 @@ impl CustomerPatch {
     }
 }
 
+/// What an action did: its result, and the file of a file action.
+#[derive(Debug, Clone)]
+pub struct ActionDone {
+    /// The result shown to the caller.
+    pub result: serde_json::Value,
+    /// The file, for file actions.
+    pub file: Option<portico_sdk::ActionFile>,
+}
+
 /// What a bulk import did.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct ImportReport {
     /// Customers created.
     pub created: usize,
     /// Customers updated (the line named an existing id).
     pub updated: usize,
     /// Lines refused, with line number and reason. Refused lines change nothing.
+    #[schema(value_type = Vec<Object>)]
     pub errors: Vec<(usize, String)>,
 }
 
@@ -315,10 +333,7 @@ impl Portico {
         id: Option<OrgId>,
     ) -> Result<Organization, HostError> {
         if !valid_slug(slug) {
-            return Err(HostError::kind(
-                ErrorKind::Unprocessable,
-                "slug must be 1-63 lowercase letters, digits or '-', not starting or ending with '-'",
-            ));
+            return Err(HostError::kind(ErrorKind::Unprocessable, SLUG_RULE));
         }
         if name.trim().is_empty() {
             return Err(HostError::kind(
@@ -450,7 +465,7 @@ impl Portico {
         id: &InstallationId,
         name: &str,
         input: serde_json::Value,
-    ) -> Result<serde_json::Value, HostError> {
+    ) -> Result<ActionDone, HostError> {
         let org = self.org(org_id).await?;
         let inst = self.installation(org_id, id).await?;
         let reg = self.app(&inst.kind)?;
@@ -474,7 +489,10 @@ impl Portico {
             self.invalidate(org_id, id);
         }
         tracing::info!(org = %org_id, installation = %id, action = name, "action run");
-        Ok(out.result)
+        Ok(ActionDone {
+            result: out.result,
+            file: out.file,
+        })
     }
 
     /// Uninstalls: the app's hook runs, then the record is deleted and its URLs answer 404.
@@ -575,33 +593,52 @@ impl Portico {
 
     /// Imports JSON lines (one customer draft per line); a line with an existing id updates it.
     /// New customers are written in batches (one store transaction each where the backend
-    /// supports it); a refused line changes nothing and is reported with its number.
+    /// supports it); a refused line changes nothing and is reported with its number, and the
+    /// other lines are imported (the CLI and demo path; the admin API uses
+    /// [`Portico::import_file`], which is all-or-nothing).
     pub async fn import_customers(
         self: &Arc<Self>,
         org_id: &OrgId,
         text: &str,
+    ) -> Result<ImportReport, HostError> {
+        let parsed = crate::imports::parse(crate::imports::Format::Jsonl, text);
+        let mut report = self.import_drafts(org_id, parsed.drafts).await?;
+        report.errors.extend(parsed.errors);
+        report.errors.sort_by_key(|(n, _)| *n);
+        Ok(report)
+    }
+
+    /// Imports a file all-or-nothing: every row is parsed and checked first; if any is bad,
+    /// nothing is written and the report lists every bad row (`Ok(Err(report))`).
+    pub async fn import_file(
+        self: &Arc<Self>,
+        org_id: &OrgId,
+        format: crate::imports::Format,
+        text: &str,
+    ) -> Result<Result<ImportReport, ImportReport>, HostError> {
+        self.org(org_id).await?;
+        let parsed = crate::imports::parse(format, text);
+        if !parsed.errors.is_empty() {
+            return Ok(Err(ImportReport {
+                errors: parsed.errors,
+                ..ImportReport::default()
+            }));
+        }
+        Ok(Ok(self.import_drafts(org_id, parsed.drafts).await?))
+    }
+
+    /// Writes checked drafts: an existing id updates, others are created in batches.
+    async fn import_drafts(
+        self: &Arc<Self>,
+        org_id: &OrgId,
+        drafts: Vec<(usize, CustomerDraft)>,
     ) -> Result<ImportReport, HostError> {
         const BATCH: usize = 1000;
         let org = self.org(org_id).await?;
         let dir = self.directory(org_id);
         let mut report = ImportReport::default();
         let mut batch: Vec<(usize, CustomerDraft)> = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
-            }
-            let mut draft: CustomerDraft = match serde_json::from_str(line) {
-                Ok(d) => d,
-                Err(e) => {
-                    report.errors.push((n + 1, e.to_string()));
-                    continue;
-                }
-            };
-            if let Err(why) = crate::store::validate_draft(&draft) {
-                report.errors.push((n + 1, why));
-                continue;
-            }
+        for (n, mut draft) in drafts {
             let before = match &draft.id {
                 Some(id) => dir.get(id).await?,
                 None => None,
@@ -615,10 +652,10 @@ impl Portico {
                     Err(e) if matches!(e.kind, ErrorKind::Internal | ErrorKind::Unavailable) => {
                         return Err(e.into())
                     }
-                    Err(e) => report.errors.push((n + 1, e.message)),
+                    Err(e) => report.errors.push((n, e.message)),
                 },
                 None => {
-                    batch.push((n + 1, draft));
+                    batch.push((n, draft));
                     if batch.len() >= BATCH {
                         self.flush_import(org_id, &mut batch, &mut report).await?;
                     }
@@ -627,6 +664,41 @@ impl Portico {
         }
         self.flush_import(org_id, &mut batch, &mut report).await?;
         Ok(report)
+    }
+
+    /// Customers whose name, emails or phones contain `q` (case-insensitive), in id order after
+    /// `after`, at most `limit`; the scan reads the book in pages, so memory stays bounded.
+    pub async fn search_customers(
+        &self,
+        org_id: &OrgId,
+        q: &str,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<Customer>, HostError> {
+        const PAGE: usize = 1000;
+        self.org(org_id).await?;
+        let needle = q.trim().to_lowercase();
+        let mut out = Vec::new();
+        let mut cursor = after.cloned();
+        loop {
+            let page = self
+                .store
+                .list_customers(org_id, cursor.as_ref(), PAGE)
+                .await?;
+            let full = page.len() == PAGE;
+            cursor = page.last().map(|c| c.id.clone());
+            for c in page {
+                if needle.is_empty() || customer_matches(&c, &needle) {
+                    out.push(c);
+                    if out.len() == limit {
+                        return Ok(out);
+                    }
+                }
+            }
+            if !full {
+                return Ok(out);
+            }
+        }
     }
 
     async fn flush_import(
@@ -653,4 +725,13 @@ impl Portico {
         }
         Ok(())
     }
+}
+
+fn customer_matches(c: &Customer, needle: &str) -> bool {
+    let hit = |s: &str| s.to_lowercase().contains(needle);
+    hit(&c.name)
+        || c.email.as_deref().is_some_and(hit)
+        || c.phone.as_deref().is_some_and(hit)
+        || c.known_emails.iter().any(|e| hit(e))
+        || c.known_phones.iter().any(|p| hit(p))
 }

@@ -396,7 +396,14 @@ async fn app_cmd(p: &Arc<Portico>, cmd: AppCmd) -> anyhow::Result<()> {
                     input,
                 )
                 .await?;
-            print_json(&r)
+            match r.file {
+                Some(f) => {
+                    use std::io::Write;
+                    std::io::stdout().write_all(&f.content)?;
+                    Ok(())
+                }
+                None => print_json(&r.result),
+            }
         }
         AppCmd::Uninstall { org, id } => {
             p.uninstall(&OrgId::parse(&org)?, &InstallationId::parse(&id)?)

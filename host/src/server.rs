@@ -46,6 +46,18 @@ pub async fn build(cfg: &Config, registry: Registry) -> anyhow::Result<Arc<Porti
     Ok(Arc::new(Portico::new(store, registry, sealer, links)))
 }
 
+/// Anything unrouted: a JSON error under the admin API, an empty 404 elsewhere.
+async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    if req.path().starts_with("/admin/api") || req.path() == "/admin/session" {
+        actix_web::ResponseError::error_response(&crate::error::HostError::kind(
+            portico_sdk::ErrorKind::NotFound,
+            "no such admin endpoint",
+        ))
+    } else {
+        HttpResponse::NotFound().finish()
+    }
+}
+
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
@@ -72,6 +84,9 @@ pub fn start(
         portico: portico.clone(),
         body_limit,
     });
+    let openapi = admin::openapi()
+        .to_pretty_json()
+        .map_err(|e| std::io::Error::other(format!("OpenAPI document: {e}")))?;
     let admin_state = web::Data::new(AdminState {
         portico: portico.clone(),
         token_hash: cfg
@@ -79,7 +94,9 @@ pub fn start(
             .token
             .as_ref()
             .map(|t| admin::token_hash(t.expose())),
+        openapi,
     });
+    let portico_data = web::Data::new(portico.clone());
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(gateway_state.clone())
@@ -88,8 +105,14 @@ pub fn start(
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/.well-known/{name}", web::route().to(gateway::well_known))
-            .configure(admin::routes)
+            .app_data(portico_data.clone())
+            .configure(crate::console::routes)
+            .route("/setup/{token}", web::get().to(crate::setup::open))
+            .service(web::scope("/admin").configure(|c| {
+                admin::routes(&mut utoipa_actix_web::service_config::ServiceConfig::new(c))
+            }))
             .service(web::scope("/api/apps").default_service(web::to(gateway::gateway)))
+            .default_service(web::to(not_found))
     })
     .shutdown_timeout(cfg.server.shutdown_timeout_secs)
     .listen(listener)?;

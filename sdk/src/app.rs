@@ -33,6 +33,11 @@ pub struct ActionSpec {
     pub name: String,
     /// What it does.
     pub description: String,
+    /// The action answers with a file ([`ActionOutcome::file`]), e.g. a device configuration
+    /// profile: the admin page offers it as a download and as a one-time link (a QR code) that
+    /// works without signing in. File actions must not change the installation.
+    #[serde(default)]
+    pub file: bool,
 }
 
 impl AppManifest {
@@ -52,6 +57,16 @@ impl AppManifest {
         self.actions.push(ActionSpec {
             name: name.to_owned(),
             description: description.to_owned(),
+            file: false,
+        });
+        self
+    }
+    /// Adds a file action (builder style): see [`ActionSpec::file`].
+    pub fn with_file_action(mut self, name: &str, description: &str) -> Self {
+        self.actions.push(ActionSpec {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            file: true,
         });
         self
     }
@@ -156,6 +171,46 @@ pub struct ActionOutcome {
     pub installation: Option<Installation>,
     /// The result shown to the caller.
     pub result: serde_json::Value,
+    /// The file a file action answers with (see [`ActionSpec::file`]); `None` otherwise.
+    pub file: Option<ActionFile>,
+}
+
+impl ActionOutcome {
+    /// An outcome that only reports `result` (the installation is unchanged).
+    pub fn result(result: serde_json::Value) -> Self {
+        ActionOutcome {
+            installation: None,
+            result,
+            file: None,
+        }
+    }
+    /// An outcome that stores a new version of the installation and reports `result`.
+    pub fn changed(installation: Installation, result: serde_json::Value) -> Self {
+        ActionOutcome {
+            installation: Some(installation),
+            result,
+            file: None,
+        }
+    }
+    /// The outcome of a file action.
+    pub fn file(file: ActionFile) -> Self {
+        ActionOutcome {
+            installation: None,
+            result: serde_json::Value::Null,
+            file: Some(file),
+        }
+    }
+}
+
+/// A file handed to the user by a file action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionFile {
+    /// The suggested file name (e.g. `acme-contacts.mobileconfig`): letters, digits, `.-_`.
+    pub filename: String,
+    /// The media type (e.g. `application/x-apple-aspen-config`).
+    pub content_type: String,
+    /// The bytes.
+    pub content: bytes::Bytes,
 }
 
 /// What [`ExternalApp::status`] reports.

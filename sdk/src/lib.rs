@@ -54,8 +54,8 @@ mod secret;
 pub mod testing;
 
 pub use app::{
-    ActionOutcome, AppContext, AppManifest, AppStatus, CustomerChange, ExternalApp, HostLinks,
-    InstallInput, InstallOutcome,
+    ActionFile, ActionOutcome, AppContext, AppManifest, AppStatus, CustomerChange, ExternalApp,
+    HostLinks, InstallInput, InstallOutcome,
 };
 pub use async_trait::async_trait;
 pub use error::{AppError, ErrorKind};

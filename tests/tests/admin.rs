@@ -304,14 +304,43 @@ async fn customers_crud_paging_import_and_isolation() {
         .unwrap();
     assert_eq!(stale.status(), 412);
 
-    let lines = (0..30)
+    let good = (0..30)
         .map(|i| json!({"id": format!("imp{i:02}"), "name": format!("Imported {i}")}).to_string())
         .collect::<Vec<_>>()
-        .join("\n")
-        + "\n{broken\n{\"name\": \"\"}\n";
+        .join("\n");
+    // All-or-nothing: a file with bad lines imports nothing and names every bad line.
+    let refused = s
+        .admin("POST", "/orgs/acme/customers/import")
+        .body(good.clone() + "\n{broken\n{\"name\": \"\"}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let report: Value = refused.json().await.unwrap();
+    assert_eq!(report["created"], 0);
+    let lines: Vec<u64> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e[0].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![31, 32]);
+    let count: Value = s
+        .admin("GET", "/orgs/acme/customers?limit=1000")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        count["customers"].as_array().unwrap().len(),
+        1,
+        "nothing imported"
+    );
     let report: Value = s
         .admin("POST", "/orgs/acme/customers/import")
-        .body(lines)
+        .body(good)
         .send()
         .await
         .unwrap()
@@ -319,7 +348,7 @@ async fn customers_crud_paging_import_and_isolation() {
         .await
         .unwrap();
     assert_eq!(report["created"], 30);
-    assert_eq!(report["errors"].as_array().unwrap().len(), 2);
+    assert_eq!(report["errors"].as_array().unwrap().len(), 0);
 
     let mut seen = 0;
     let mut after: Option<String> = None;

@@ -5,11 +5,11 @@ use crate::card::{self, Card};
 use crate::props::Env;
 use crate::respond::{self, DAV_HEADER};
 use crate::tree::{Hrefs, Resource};
-use crate::{propfind, proppatch, report, vcard, write};
+use crate::{profile, propfind, proppatch, report, vcard, write};
 use dashmap::DashMap;
 use portico_sdk::http::{Method, StatusCode};
 use portico_sdk::{
-    async_trait, Account, ActionOutcome, AppContext, AppError, AppManifest, AppRequest,
+    async_trait, Account, ActionFile, ActionOutcome, AppContext, AppError, AppManifest, AppRequest,
     AppResponse, AppStatus, CustomerChange, ExternalApp, InstallInput, InstallOutcome,
     InstallationId, InstallationStatus, StoredCard, Timestamp,
 };
@@ -75,6 +75,14 @@ fn connection_info(cx: &AppContext, password: &str) -> Value {
     json!({ "url": cx.base_url(), "username": cx.org.slug, "password": password })
 }
 
+/// The installation's current password, opened.
+fn current_password(cx: &AppContext) -> Result<portico_sdk::Secret<String>, AppError> {
+    let sealed = cx.installation.data[PASSWORD_FIELD]
+        .as_str()
+        .ok_or_else(|| AppError::internal("the installation has no password"))?;
+    cx.secrets.open(PASSWORD_FIELD, sealed)
+}
+
 fn with_password(cx: &AppContext, password: &str) -> Result<portico_sdk::Installation, AppError> {
     let mut inst = cx.installation.clone();
     if !inst.data.is_object() {
@@ -99,6 +107,11 @@ impl ExternalApp for CardDavApp {
             "Your customers as an address book on phones and computers (Apple Contacts, DAVx5, Thunderbird)",
         )
         .with_action("regenerate-password", "Replace the password; connected devices must enter the new one")
+        .with_action("credentials", "Show the address book URL, username and password")
+        .with_file_action(
+            "apple-profile",
+            "Configuration profile that adds the address book to an iPhone, iPad or Mac in one tap",
+        )
         .with_well_known("carddav")
     }
 
@@ -150,16 +163,57 @@ impl ExternalApp for CardDavApp {
         &self,
         cx: &AppContext,
         name: &str,
-        _input: Value,
+        input: Value,
     ) -> Result<ActionOutcome, AppError> {
         match name {
             "regenerate-password" => {
                 let password = cx.secrets.random_token(PASSWORD_BYTES).into_inner();
                 let inst = with_password(cx, &password)?;
-                Ok(ActionOutcome {
-                    installation: Some(inst),
-                    result: connection_info(cx, &password),
-                })
+                Ok(ActionOutcome::changed(inst, connection_info(cx, &password)))
+            }
+            "credentials" => {
+                let password = current_password(cx)?;
+                Ok(ActionOutcome::result(connection_info(
+                    cx,
+                    password.expose(),
+                )))
+            }
+            "apple-profile" => {
+                let include = match &input {
+                    Value::Null => false,
+                    Value::Object(m) => match m.get("include_password") {
+                        None | Some(Value::Null) => false,
+                        Some(Value::Bool(b)) => *b,
+                        Some(_) => {
+                            return Err(AppError::bad_request(
+                                "include_password must be true or false",
+                            ))
+                        }
+                    },
+                    _ => return Err(AppError::bad_request("the input must be an object")),
+                };
+                let url = cx.base_url();
+                let location = profile::AccountLocation::from_url(&url).ok_or_else(|| {
+                    AppError::internal(format!("the public URL {url} is not http(s)"))
+                })?;
+                let password = if include {
+                    Some(current_password(cx)?)
+                } else {
+                    None
+                };
+                let description = format!("{} customers", cx.org.name);
+                let text = profile::mobileconfig(&profile::ProfileInput {
+                    location: &location,
+                    username: &cx.org.slug,
+                    password: password.as_ref().map(|p| p.expose().as_str()),
+                    description: &description,
+                    account_id: cx.installation.id.as_str(),
+                });
+                Ok(ActionOutcome::file(ActionFile {
+                    filename: format!("{}-contacts.mobileconfig", cx.org.slug),
+                    content_type: "application/x-apple-aspen-config".into(),
+                    content: text.into(),
+                }))
             }
             other => Err(AppError::not_found(format!("unknown action '{other}'"))),
         }

@@ -12,6 +12,7 @@ mod auth;
 mod book;
 mod card;
 mod listing;
+pub mod profile;
 mod propfind;
 mod proppatch;
 mod props;
@@ -19,6 +20,7 @@ mod report;
 mod respond;
 mod sync_token;
 mod tree;
+pub mod vcf_file;
 mod write;
 
 pub use app::CardDavApp;

@@ -103,10 +103,7 @@ impl ExternalApp for HelloApp {
                 let rotations = inst.data["rotations"].as_u64().unwrap_or(0) + 1;
                 inst.data["token"] = Value::String(sealed);
                 inst.data["rotations"] = json!(rotations);
-                Ok(ActionOutcome {
-                    installation: Some(inst),
-                    result: json!({ "token": token }),
-                })
+                Ok(ActionOutcome::changed(inst, json!({ "token": token })))
             }
             other => Err(AppError::not_found(format!("unknown action '{other}'"))),
         }

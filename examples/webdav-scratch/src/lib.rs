@@ -150,18 +150,15 @@ impl ExternalApp for WebdavScratchApp {
             "regenerate-password" => {
                 let (password, sealed) = new_password(cx)?;
                 inst.data[PASSWORD_FIELD] = Value::String(sealed);
-                Ok(ActionOutcome {
-                    installation: Some(inst),
-                    result: json!({ "password": password }),
-                })
+                Ok(ActionOutcome::changed(
+                    inst,
+                    json!({ "password": password }),
+                ))
             }
             "clear" => {
                 let removed = Tree::from_data(&inst.data)?.usage().resources;
                 Tree::new(cx.clock.now()).write_into(&mut inst.data)?;
-                Ok(ActionOutcome {
-                    installation: Some(inst),
-                    result: json!({ "removed": removed }),
-                })
+                Ok(ActionOutcome::changed(inst, json!({ "removed": removed })))
             }
             other => Err(AppError::not_found(format!("unknown action '{other}'"))),
         }

@@ -60,6 +60,7 @@ pub async fn run_all(store: &dyn Store, prefix: &str) {
     paging(store, prefix).await;
     export_and_import(store, prefix).await;
     batch_create(store, prefix).await;
+    host_records(store, prefix).await;
 }
 
 async fn batch_create(store: &dyn Store, p: &str) {
@@ -659,5 +660,49 @@ async fn export_and_import(store: &dyn Store, p: &str) {
             Outcome::Conflict(_)
         ),
         "an imported customer id must be free"
+    );
+}
+
+async fn host_records(store: &dyn Store, p: &str) {
+    let ns = format!("{p}tokens");
+    let other = format!("{p}tokens2");
+    assert_eq!(store.get_record(&ns, "a").await.unwrap(), None);
+    store
+        .put_record(&ns, "b", &serde_json::json!({"n": 2}))
+        .await
+        .unwrap();
+    store
+        .put_record(&ns, "a", &serde_json::json!({"n": 1}))
+        .await
+        .unwrap();
+    store
+        .put_record(&other, "a", &serde_json::json!({"n": 9}))
+        .await
+        .unwrap();
+    store
+        .put_record(&ns, "a", &serde_json::json!({"n": 1, "again": true}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_record(&ns, "a").await.unwrap(),
+        Some(serde_json::json!({"n": 1, "again": true})),
+        "a put replaces"
+    );
+    let listed = store.list_records(&ns).await.unwrap();
+    let keys: Vec<&str> = listed.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["a", "b"], "key order, one namespace only");
+    assert_eq!(
+        store.take_record(&ns, "b").await.unwrap(),
+        Some(serde_json::json!({"n": 2}))
+    );
+    assert_eq!(
+        store.take_record(&ns, "b").await.unwrap(),
+        None,
+        "a record is taken once"
+    );
+    assert_eq!(
+        store.get_record(&other, "a").await.unwrap(),
+        Some(serde_json::json!({"n": 9})),
+        "namespaces are apart"
     );
 }

@@ -22,6 +22,7 @@ const CUSTOMERS: Table = TableDefinition::new("customers");
 const NAMES: Table = TableDefinition::new("customer_names");
 const UIDS: Table = TableDefinition::new("customer_uids");
 const CHANGES: Table = TableDefinition::new("changes");
+const RECORDS: Table = TableDefinition::new("host_records");
 const SEQS: TableDefinition<'static, &'static str, (u64, u64)> = TableDefinition::new("seqs");
 
 /// The most memory redb may use for its page cache.
@@ -83,7 +84,9 @@ impl EmbeddedStore {
             .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
         // Create every table up front so readers never see a missing table.
         let tx = db.begin_write().map_err(be)?;
-        for t in [ORGS, ORG_SLUGS, INSTALLS, CUSTOMERS, NAMES, UIDS, CHANGES] {
+        for t in [
+            ORGS, ORG_SLUGS, INSTALLS, CUSTOMERS, NAMES, UIDS, CHANGES, RECORDS,
+        ] {
             tx.open_table(t).map_err(be)?;
         }
         tx.open_table(SEQS).map_err(be)?;
@@ -755,6 +758,73 @@ impl Store for EmbeddedStore {
         })
         .await
     }
+
+    async fn put_record(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let k = record_key(namespace, key);
+        let bytes = enc(value)?;
+        self.write(move |tx| {
+            let mut t = tx.open_table(RECORDS).map_err(be)?;
+            t.insert(k.as_str(), bytes.as_slice()).map_err(be)?;
+            Ok(WriteResult::Commit(()))
+        })
+        .await
+    }
+
+    async fn get_record(
+        &self,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let k = record_key(namespace, key);
+        self.read(|tx| get_json(&tx.open_table(RECORDS).map_err(be)?, &k))
+    }
+
+    async fn list_records(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        let lo = record_key(namespace, "");
+        let hi = format!("{namespace}\u{1}");
+        self.read(|tx| {
+            let t = tx.open_table(RECORDS).map_err(be)?;
+            let mut out = Vec::new();
+            for row in t.range(lo.as_str()..hi.as_str()).map_err(be)? {
+                let (k, v) = row.map_err(be)?;
+                out.push((k.value()[lo.len()..].to_owned(), dec(v.value())?));
+            }
+            Ok(out)
+        })
+    }
+
+    async fn take_record(
+        &self,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let k = record_key(namespace, key);
+        self.write(move |tx| {
+            let mut t = tx.open_table(RECORDS).map_err(be)?;
+            let taken = match t.remove(k.as_str()).map_err(be)? {
+                Some(v) => Some(dec::<serde_json::Value>(v.value())?),
+                None => None,
+            };
+            Ok(match taken {
+                Some(v) => WriteResult::Commit(Some(v)),
+                None => WriteResult::Abort(None),
+            })
+        })
+        .await
+    }
+}
+
+/// `{namespace}\0{key}`: namespaces never contain NUL, so one namespace's keys form a range.
+fn record_key(namespace: &str, key: &str) -> String {
+    format!("{namespace}\0{key}")
 }
 
 #[cfg(test)]

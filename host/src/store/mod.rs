@@ -190,6 +190,34 @@ pub trait Store: Send + Sync + 'static {
     /// organization already has a log (a number taken or an entry written).
     async fn import_changes(&self, org: &OrgId, log: &ChangeLog)
         -> Result<Outcome<()>, StoreError>;
+
+    /// Stores a host record: a small JSON value under (`namespace`, `key`), replacing any value
+    /// there. Host records hold what the host itself keeps across processes (admin sessions,
+    /// organization tokens, one-time setup links); they are few and looked up by key.
+    async fn put_record(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+    /// A host record.
+    async fn get_record(
+        &self,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
+    /// Every record of a namespace, in key order.
+    async fn list_records(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError>;
+    /// Deletes a record and returns what it held, atomically: of two processes taking the same
+    /// record, exactly one gets the value (one-time links rely on it).
+    async fn take_record(
+        &self,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
 }
 
 /// An organization's change log as stored ([`Store::export_changes`]).

@@ -12,6 +12,7 @@
 //! | `customers`     | `{org}/{id}`     | `(org, id)`, `(org, resource_name)`, `(org, card_uid)` partial (only cards) |
 //! | `changes`       | `{org}/{seq:020}`| `(org, seq)`                                             |
 //! | `counters`      | org id           | —                                                        |
+//! | `host_records`  | `{ns}\0{key}`   | `(ns, key)` — the host's own few records (sessions, tokens, setup links); not per org |
 //!
 //! Ids never contain `/`, so the composite `_id`s are unambiguous. A customer document is the
 //! [`Customer`] itself (its stored card inside, byte for byte) plus `org`, `resource_name`,
@@ -99,6 +100,7 @@ pub struct MongoStore {
     customers: Collection<Document>,
     changes: Collection<Document>,
     counters: Collection<Document>,
+    records: Collection<Document>,
     transactions: bool,
     /// [`SETTLE_MS`] and [`WRITE_DEADLINE_MS`] (shorter in tests).
     settle_ms: i64,
@@ -168,6 +170,7 @@ impl MongoStore {
             customers: db.collection("customers"),
             changes: db.collection("changes"),
             counters: db.collection("counters"),
+            records: db.collection("host_records"),
             client,
             db,
             transactions: false,
@@ -232,7 +235,7 @@ impl MongoStore {
                     .build(),
             )
             .build();
-        let plan: [(&Collection<Document>, Vec<IndexModel>); 4] = [
+        let plan: [(&Collection<Document>, Vec<IndexModel>); 5] = [
             (&self.orgs, vec![unique(doc! { "slug": 1 })]),
             (&self.installs, vec![unique(doc! { "org": 1, "id": 1 })]),
             (
@@ -244,6 +247,7 @@ impl MongoStore {
                 ],
             ),
             (&self.changes, vec![unique(doc! { "org": 1, "seq": 1 })]),
+            (&self.records, vec![unique(doc! { "ns": 1, "key": 1 })]),
         ];
         for (coll, models) in plan {
             coll.create_indexes(models).await.map_err(|e| {
@@ -1426,6 +1430,81 @@ impl Store for MongoStore {
         }
         Ok(Outcome::Done(()))
     }
+
+    async fn put_record(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let id = record_id(namespace, key);
+        let d = doc! { "_id": &id, "ns": namespace, "key": key, "value": value.to_string() };
+        self.records
+            .replace_one(doc! { "_id": &id }, d)
+            .upsert(true)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_record(
+        &self,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let d = self
+            .records
+            .find_one(doc! { "_id": record_id(namespace, key) })
+            .await
+            .map_err(map_err)?;
+        d.map(record_value).transpose()
+    }
+
+    async fn list_records(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        let mut cur = self
+            .records
+            .find(doc! { "ns": namespace })
+            .sort(doc! { "key": 1 })
+            .await
+            .map_err(map_err)?;
+        let mut out = Vec::new();
+        while cur.advance().await.map_err(map_err)? {
+            let d = cur
+                .deserialize_current()
+                .map_err(|e| StoreError::Corrupt(format!("host_records: {e}")))?;
+            let key = d.get_str("key").unwrap_or_default().to_owned();
+            out.push((key, record_value(d)?));
+        }
+        Ok(out)
+    }
+
+    async fn take_record(
+        &self,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let d = self
+            .records
+            .find_one_and_delete(doc! { "_id": record_id(namespace, key) })
+            .await
+            .map_err(map_err)?;
+        d.map(record_value).transpose()
+    }
+}
+
+/// `{namespace}\0{key}`: unambiguous, as namespaces never contain NUL.
+fn record_id(namespace: &str, key: &str) -> String {
+    format!("{namespace}\0{key}")
+}
+
+fn record_value(d: Document) -> Result<serde_json::Value, StoreError> {
+    let text = d
+        .get_str("value")
+        .map_err(|e| StoreError::Corrupt(format!("host_records: {e}")))?;
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("host_records: {e}")))
 }
 
 fn with_customer(o: Outcome<Option<Customer>>) -> Outcome<Customer> {

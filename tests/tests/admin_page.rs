@@ -2,6 +2,7 @@
 //! tokens, one-time setup links, the Apple profile, file imports and exports, the page's
 //! headers, and the OpenAPI document. (The page itself is driven in Chromium by
 //! tests/browser/.)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure
 use portico_tests::{base_path, TestServer, ADMIN_TOKEN};
 use reqwest::header::{HeaderMap, CONTENT_TYPE, SET_COOKIE};
 use serde_json::{json, Value};

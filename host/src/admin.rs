@@ -232,6 +232,7 @@ async fn list_orgs(req: HttpRequest, s: S) -> R {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct SlugQuery {
     /// The slug to check.
@@ -456,6 +457,7 @@ async fn action_link(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct QrQuery {
     /// The text to encode (at most 1,000 bytes).
@@ -518,6 +520,7 @@ async fn create_customer(req: HttpRequest, path: web::Path<String>, body: web::B
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     /// The `next` of the previous page.
@@ -563,9 +566,11 @@ async fn list_customers(req: HttpRequest, path: web::Path<String>, s: S) -> R {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ImportQuery {
     /// `jsonl` (default), `csv` or `vcf`.
+    #[param(value_type = Option<String>)]
     format: Option<Format>,
 }
 
@@ -710,6 +715,7 @@ async fn update_customer(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DeleteQuery {
     /// Delete only at this revision.
@@ -867,6 +873,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .split_for_parts();
     api.info.title = "Portico admin API".into();
     api.info.version = env!("CARGO_PKG_VERSION").into();
+    api.info.contact = None;
+    api.info.license = Some(utoipa::openapi::License::new("Apache-2.0"));
     api.info.description = Some(
         "Organizations, installed apps and customers. Authenticate with \
          `Authorization: Bearer <admin token or organization token>`, or with the admin page's \

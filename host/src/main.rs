@@ -61,6 +61,8 @@ enum Command {
     /// Stores.
     #[command(subcommand)]
     Store(StoreCmd),
+    /// Print the admin API's OpenAPI document (the one served at /admin/api/openapi.json).
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -207,6 +209,13 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Command::Openapi = cli.command {
+        use std::io::Write;
+        let doc = portico_host::admin::openapi().to_pretty_json()?;
+        // A closed pipe (`| head`) is an error, not a panic.
+        writeln!(std::io::stdout(), "{doc}")?;
+        return Ok(());
+    }
     if let Command::Config(ConfigCmd::Print) = cli.command {
         print!("{}", cfg.print_redacted());
         return Ok(());
@@ -246,6 +255,11 @@ fn main() -> anyhow::Result<()> {
                 cfg.key_file().display()
             );
             println!(
+                "  admin page:     {}/admin/  (sign in with the admin token below; it has a QR code \
+                 and a one-tap profile for phones)",
+                cfg.public_url()
+            );
+            println!(
                 "  admin API:      {}/admin/api  (Authorization: Bearer {})",
                 cfg.public_url(),
                 creds.admin_token
@@ -277,7 +291,7 @@ fn main() -> anyhow::Result<()> {
             let report = rt.block_on(portico.import_customers(&OrgId::parse(&org)?, &text))?;
             print_json(&report)?;
         }
-        Command::Config(_) => {}
+        Command::Config(_) | Command::Openapi => {}
         Command::Store(StoreCmd::Copy {
             from,
             to,

@@ -278,6 +278,14 @@ async fn the_demo_command_serves_the_example_app() {
         12,
         "a dozen demo customers"
     );
+    let page_url = find("admin page:")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = http.get(&page_url).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{page_url}");
+    assert!(page.text().await.unwrap().contains("<html"));
     sigterm(&mut p);
 }
 

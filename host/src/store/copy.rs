@@ -58,7 +58,13 @@ pub struct CopyReport {
     pub customers: u64,
     /// Change-log entries (above the prune floors).
     pub change_log_entries: u64,
+    /// Host records that outlive a session (organization tokens).
+    pub host_records: u64,
 }
+
+/// The host-record namespaces a copy carries over. Sessions and one-time setup links are
+/// short-lived and stay behind: users sign in again after a move.
+pub const DURABLE_RECORDS: &[&str] = &[crate::admin_auth::TOKENS];
 
 fn refused<T>(what: String, o: Outcome<T>) -> Result<T, CopyError> {
     match o {
@@ -86,6 +92,12 @@ pub async fn copy_all(from: &dyn Store, to: &dyn Store) -> Result<CopyReport, Co
     for org in from.list_orgs().await? {
         copy_org(from, to, &org, &mut report).await?;
         report.organizations += 1;
+    }
+    for ns in DURABLE_RECORDS {
+        for (key, value) in from.list_records(ns).await? {
+            to.put_record(ns, &key, &value).await?;
+            report.host_records += 1;
+        }
     }
     Ok(report)
 }
@@ -312,6 +324,13 @@ mod tests {
         let src = EmbeddedStore::open(d1.path()).unwrap();
         let dst = EmbeddedStore::open(d2.path()).unwrap();
         let tokens = fixture(&src).await;
+        let token = serde_json::json!({"id": "t1", "label": "owner"});
+        src.put_record(crate::admin_auth::TOKENS, "k1", &token)
+            .await
+            .unwrap();
+        src.put_record(crate::admin_auth::SESSIONS, "s1", &token)
+            .await
+            .unwrap();
         let report = copy_all(&src, &dst).await.unwrap();
         assert_eq!(
             report,
@@ -320,7 +339,22 @@ mod tests {
                 installations: 2,
                 customers: 12,
                 change_log_entries: 11 + 8,
+                host_records: 1,
             }
+        );
+        assert_eq!(
+            dst.get_record(crate::admin_auth::TOKENS, "k1")
+                .await
+                .unwrap(),
+            Some(token),
+            "organization tokens move with the data"
+        );
+        assert_eq!(
+            dst.get_record(crate::admin_auth::SESSIONS, "s1")
+                .await
+                .unwrap(),
+            None,
+            "sessions stay behind"
         );
         assert_eq!(snapshot(&src).await.unwrap(), snapshot(&dst).await.unwrap());
         same_answers(&src, &dst, &[1, 2, 100]).await;

@@ -19,10 +19,17 @@ cargo test --workspace --locked
 step "MongoDB store (conformance, crash and outage cases against nx-27017)"
 bash tests/mongo/run.sh
 
-step "interop (litmus, vdirsyncer + khard, tsdav)"
-# The tests step built target/debug/portico; reuse it rather than rebuild with other features.
+# The tests step built target/debug/portico; the later steps reuse it rather than rebuild.
 target_dir="$(cargo metadata --format-version 1 --no-deps --locked |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+
+step "admin API OpenAPI document (openapi-spec-validator)"
+tests/openapi/validate.sh "$target_dir/debug/portico"
+
+step "admin page in Chromium (Playwright)"
+PORTICO_BIN="$target_dir/debug/portico" bash tests/browser/run.sh
+
+step "interop (litmus, vdirsyncer + khard, tsdav)"
 PORTICO_BIN="$target_dir/debug/portico" tests/interop/run.sh
 
 step "all checks passed"

@@ -821,6 +821,167 @@ async fn revoke_token(req: HttpRequest, path: web::Path<(String, String)>, s: S)
     Ok(HttpResponse::NoContent().finish())
 }
 
+// ----- operations: request logs and webhooks -----
+
+/// The installation's recent requests, newest first (this process's log; no bodies, query
+/// strings or credentials).
+#[utoipa::path(
+    tag = "installations",
+    params(
+        ("org" = String, Path, description = "Organization id"),
+        ("inst" = String, Path, description = "Installation id"),
+    ),
+    responses(
+        (status = 200, description = "Recent requests", body = [crate::operations::RequestRecord]),
+        (status = 404, description = "Unknown"),
+    )
+)]
+#[get("/api/orgs/{org}/installations/{inst}/requests")]
+async fn installation_requests(req: HttpRequest, path: web::Path<(String, String)>, s: S) -> R {
+    let (o, i) = path.into_inner();
+    let (_, org) = s.caller_for(&req, &o).await?;
+    let inst = inst_id(&i)?;
+    s.portico
+        .store
+        .get_installation(&org, &inst)
+        .await?
+        .ok_or_else(|| HostError::kind(ErrorKind::NotFound, "installation not found"))?;
+    Ok(HttpResponse::Ok().json(s.portico.request_log.recent(&inst)))
+}
+
+/// A webhook endpoint to register.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewWebhook {
+    /// Where deliveries go (`http` or `https`).
+    url: String,
+    /// Event types to send (empty or absent: all).
+    #[serde(default)]
+    events: Vec<String>,
+}
+
+/// A registered endpoint with its signing secret (shown only here).
+#[derive(Serialize, ToSchema)]
+struct RegisteredWebhook {
+    #[serde(flatten)]
+    endpoint: crate::webhooks::EndpointView,
+    /// HMAC-SHA256 key for `Portico-Signature`.
+    secret: String,
+}
+
+async fn register_webhook(s: &AdminState, org: Option<&OrgId>, body: &[u8]) -> R {
+    let n: NewWebhook = json(body)?;
+    let (endpoint, secret) = crate::webhooks::register(&s.portico, org, &n.url, n.events).await?;
+    Ok(HttpResponse::Created().json(RegisteredWebhook { endpoint, secret }))
+}
+
+/// Registers a webhook endpoint for the organization's events.
+#[utoipa::path(
+    tag = "webhooks",
+    params(("org" = String, Path, description = "Organization id")),
+    request_body = NewWebhook,
+    responses(
+        (status = 201, description = "Registered; the secret is shown once", body = RegisteredWebhook),
+        (status = 422, description = "Invalid URL or event list"),
+    )
+)]
+#[post("/api/orgs/{org}/webhooks")]
+async fn create_org_webhook(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    s: S,
+) -> R {
+    let (_, org) = s.caller_for(&req, &path).await?;
+    s.portico.org(&org).await?;
+    register_webhook(&s, Some(&org), &body).await
+}
+
+/// The organization's webhook endpoints with their recent delivery attempts.
+#[utoipa::path(
+    tag = "webhooks",
+    params(("org" = String, Path, description = "Organization id")),
+    responses((status = 200, description = "Endpoints", body = [crate::webhooks::EndpointView]))
+)]
+#[get("/api/orgs/{org}/webhooks")]
+async fn list_org_webhooks(req: HttpRequest, path: web::Path<String>, s: S) -> R {
+    let (_, org) = s.caller_for(&req, &path).await?;
+    s.portico.org(&org).await?;
+    Ok(HttpResponse::Ok().json(crate::webhooks::list(&s.portico, Some(&org)).await?))
+}
+
+/// Deletes a webhook endpoint of the organization (its pending deliveries are dropped).
+#[utoipa::path(
+    tag = "webhooks",
+    params(
+        ("org" = String, Path, description = "Organization id"),
+        ("id" = String, Path, description = "Endpoint id"),
+    ),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "Unknown"))
+)]
+#[delete("/api/orgs/{org}/webhooks/{id}")]
+async fn delete_org_webhook(req: HttpRequest, path: web::Path<(String, String)>, s: S) -> R {
+    let (o, id) = path.into_inner();
+    let (_, org) = s.caller_for(&req, &o).await?;
+    crate::webhooks::remove(&s.portico, Some(&org), &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Registers a platform webhook endpoint: every organization's events (global admin only).
+#[utoipa::path(
+    tag = "webhooks",
+    request_body = NewWebhook,
+    responses(
+        (status = 201, description = "Registered; the secret is shown once", body = RegisteredWebhook),
+        (status = 403, description = "Global admin only"),
+    )
+)]
+#[post("/api/webhooks")]
+async fn create_platform_webhook(req: HttpRequest, body: web::Bytes, s: S) -> R {
+    s.caller(&req).await?.check_admin()?;
+    register_webhook(&s, None, &body).await
+}
+
+/// The platform webhook endpoints (global admin only).
+#[utoipa::path(
+    tag = "webhooks",
+    responses((status = 200, description = "Endpoints", body = [crate::webhooks::EndpointView]))
+)]
+#[get("/api/webhooks")]
+async fn list_platform_webhooks(req: HttpRequest, s: S) -> R {
+    s.caller(&req).await?.check_admin()?;
+    Ok(HttpResponse::Ok().json(crate::webhooks::list(&s.portico, None).await?))
+}
+
+/// Deletes a platform webhook endpoint (global admin only).
+#[utoipa::path(
+    tag = "webhooks",
+    params(("id" = String, Path, description = "Endpoint id")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "Unknown"))
+)]
+#[delete("/api/webhooks/{id}")]
+async fn delete_platform_webhook(req: HttpRequest, path: web::Path<String>, s: S) -> R {
+    s.caller(&req).await?.check_admin()?;
+    crate::webhooks::remove(&s.portico, None, &path).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Re-seals every secret under the active key (see `portico keys rotate`): online, and
+/// resumable by running it again (global admin only).
+#[utoipa::path(
+    tag = "keys",
+    responses(
+        (status = 200, description = "What was re-sealed; `complete` is false while anything is left", body = crate::keys::RotationReport),
+        (status = 403, description = "Global admin only"),
+    )
+)]
+#[post("/api/keys/rotate")]
+async fn rotate_keys(req: HttpRequest, s: S) -> R {
+    s.caller(&req).await?.check_admin()?;
+    let report = crate::keys::rotate(&s.portico).await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
 /// This document.
 #[utoipa::path(
     tag = "apps",
@@ -852,6 +1013,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(uninstall)
         .service(run_action)
         .service(action_link)
+        .service(installation_requests)
         .service(create_customer)
         .service(list_customers)
         .service(import_customers)
@@ -861,7 +1023,14 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(delete_customer)
         .service(mint_token)
         .service(list_tokens)
-        .service(revoke_token);
+        .service(revoke_token)
+        .service(create_org_webhook)
+        .service(list_org_webhooks)
+        .service(delete_org_webhook)
+        .service(create_platform_webhook)
+        .service(list_platform_webhooks)
+        .service(delete_platform_webhook)
+        .service(rotate_keys);
 }
 
 /// The OpenAPI document of the admin API, collected from [`routes`].

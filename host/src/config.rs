@@ -34,6 +34,10 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Operating the registered apps: disabling, rate limits, request logs.
+    pub apps: crate::operations::AppsConfig,
+    /// Webhook delivery.
+    pub webhooks: crate::webhooks::WebhooksConfig,
 }
 
 /// HTTP server settings.
@@ -129,6 +133,38 @@ pub struct SecretsConfig {
     pub key_file: Option<PathBuf>,
     /// Create the key file with a new random key if it is missing (the demo does).
     pub create_key_file: bool,
+    /// Older keys (32 bytes, base64), for opening values sealed before a rotation; never used
+    /// to seal. A list in TOML; in `PORTICO_SECRETS__PREVIOUS_KEYS` or `--set`, comma-separated.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub previous_keys: Vec<Secret<String>>,
+    /// Files holding older keys, like `previous_keys` (a list, or comma-separated).
+    #[serde(deserialize_with = "list_or_csv")]
+    pub previous_key_files: Vec<PathBuf>,
+}
+
+/// A list given as a TOML array or as one comma-separated string (environment variables and
+/// `--set` flags are strings). Blank entries are skipped.
+fn list_or_csv<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: From<String>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s.split(',').map(str::to_owned).collect(),
+        OneOrMany::Many(v) => v,
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .map(T::from)
+        .collect())
 }
 
 /// Admin API settings.
@@ -328,6 +364,50 @@ mod tests {
         let d = Config::load(None, vec![], &[]).unwrap();
         assert_eq!(d.store.database, "portico");
         assert!(d.store.uri.is_none());
+    }
+
+    #[test]
+    fn previous_keys_from_toml_env_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(
+            &file,
+            "[secrets]\nkey = \"k-active\"\nprevious_keys = [\"k-old-1\", \"k-old-2\"]\n\
+             previous_key_files = [\"/etc/portico/old.key\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), vec![], &[]).unwrap();
+        let keys: Vec<&str> = c
+            .secrets
+            .previous_keys
+            .iter()
+            .map(|k| k.expose().as_str())
+            .collect();
+        assert_eq!(keys, ["k-old-1", "k-old-2"]);
+        assert_eq!(
+            c.secrets.previous_key_files,
+            [PathBuf::from("/etc/portico/old.key")]
+        );
+        let printed = c.print_redacted();
+        assert!(!printed.contains("k-old-1"), "{printed}");
+
+        let env = vec![(
+            "PORTICO_SECRETS__PREVIOUS_KEYS".to_string(),
+            "k-a, k-b,".to_string(),
+        )];
+        let flags = vec![(
+            "secrets.previous_key_files".to_string(),
+            "/a.key,/b.key".to_string(),
+        )];
+        let c = Config::load(None, env, &flags).unwrap();
+        assert_eq!(c.secrets.previous_keys.len(), 2);
+        assert_eq!(c.secrets.previous_keys[1].expose(), "k-b");
+        assert_eq!(
+            c.secrets.previous_key_files,
+            [PathBuf::from("/a.key"), PathBuf::from("/b.key")]
+        );
+        let d = Config::load(None, vec![], &[]).unwrap();
+        assert!(d.secrets.previous_keys.is_empty() && d.secrets.previous_key_files.is_empty());
     }
 
     #[test]

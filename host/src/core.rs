@@ -39,6 +39,16 @@ pub struct Portico {
     pub clock: Arc<dyn Clock>,
     /// Failed-authentication counters (gateway and admin API).
     pub limiter: crate::limits::FailureLimiter,
+    /// The operator's app settings (disabled kinds, rate limits, request-log size).
+    pub apps: crate::operations::AppsConfig,
+    /// Per-installation request rate limits.
+    pub rate_limiter: crate::operations::RateLimiter,
+    /// Per-installation recent requests.
+    pub request_log: crate::operations::RequestLog,
+    /// Metrics for `/metrics`.
+    pub metrics: Arc<crate::operations::Metrics>,
+    /// Webhook delivery.
+    pub webhooks: crate::webhooks::Webhooks,
     cache: DashMap<(String, String), Resolved>,
 }
 
@@ -211,8 +221,102 @@ impl Portico {
             links,
             clock: Arc::new(SystemClock),
             limiter: crate::limits::FailureLimiter::new(),
+            apps: crate::operations::AppsConfig::default(),
+            rate_limiter: crate::operations::RateLimiter::default(),
+            request_log: crate::operations::RequestLog::default(),
+            metrics: Arc::new(crate::operations::Metrics::new()),
+            webhooks: crate::webhooks::Webhooks::new(Default::default()),
             cache: DashMap::new(),
         }
+    }
+
+    /// Applies the `[apps]` and `[webhooks]` settings (builder style).
+    pub fn with_operations(
+        mut self,
+        apps: crate::operations::AppsConfig,
+        webhooks: crate::webhooks::WebhooksConfig,
+    ) -> Self {
+        self.apps = apps;
+        self.webhooks = crate::webhooks::Webhooks::new(webhooks);
+        self
+    }
+
+    /// Uses `metrics` (shared with a [`crate::store::metered::MeteredStore`]) (builder style).
+    pub fn with_metrics(mut self, metrics: Arc<crate::operations::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Whether the operator switched this app kind off.
+    pub fn kind_disabled(&self, kind: &str) -> bool {
+        self.apps.disabled.iter().any(|k| k == kind)
+    }
+
+    /// Runs the apps' data migrations: every installation whose `data_version` is older than
+    /// its app's gets [`portico_sdk::ExternalApp::migrate`], once (the new version is stored
+    /// with the record); a record newer than its app stops the startup. Returns how many
+    /// records were migrated.
+    pub async fn migrate_installations(self: &Arc<Self>) -> Result<usize, HostError> {
+        let mut migrated = 0;
+        let orgs = self.store.list_orgs().await?;
+        let mut outdated = Vec::new();
+        for org in &orgs {
+            for inst in self.store.list_installations(&org.id).await? {
+                let Some(reg) = self.registry.get(&inst.kind) else {
+                    continue;
+                };
+                let want = reg.manifest.data_version;
+                if inst.data_version > want {
+                    return Err(HostError::kind(
+                        ErrorKind::Internal,
+                        format!(
+                            "installation {} of {} has '{}' data version {}, newer than this build's {want}: run the newer Portico (or restore a backup)",
+                            inst.id, org.id, inst.kind, inst.data_version
+                        ),
+                    ));
+                }
+                if inst.data_version < want {
+                    outdated.push((org.clone(), inst, reg));
+                }
+            }
+        }
+        let total = outdated.len();
+        for (org, inst, reg) in outdated {
+            let from = inst.data_version;
+            let want = reg.manifest.data_version;
+            let cx = self.context(&org, &inst);
+            let mut next = reg.app.migrate(&cx, from).await.map_err(|e| {
+                HostError::kind(
+                    ErrorKind::Internal,
+                    format!(
+                        "migrating installation {} ('{}' data {from} -> {want}): {}",
+                        inst.id, inst.kind, e.message
+                    ),
+                )
+            })?;
+            next.id = inst.id.clone();
+            next.org_id = inst.org_id.clone();
+            next.kind = inst.kind.clone();
+            next.revision = inst.revision;
+            next.data_version = want;
+            next.updated_at = self.clock.now();
+            match self.store.update_installation(&next).await? {
+                crate::store::Outcome::Done(_) => {
+                    migrated += 1;
+                    self.invalidate(&inst.org_id, &inst.id);
+                    tracing::info!(
+                        installation = %inst.id, kind = %inst.kind, from, to = want,
+                        progress = format!("{migrated}/{total}"), "migrated installation data"
+                    );
+                }
+                // Another process migrated (or changed) it meanwhile: it is that one's job.
+                crate::store::Outcome::PreconditionFailed | crate::store::Outcome::NotFound => {}
+                crate::store::Outcome::Conflict(m) => {
+                    return Err(HostError::kind(ErrorKind::Internal, m));
+                }
+            }
+        }
+        Ok(migrated)
     }
 
     /// The public gateway URL of an installation.
@@ -244,10 +348,24 @@ impl Portico {
     /// The context an app gets for one call.
     pub fn context(self: &Arc<Self>, org: &Organization, inst: &Installation) -> AppContext {
         let me = Arc::downgrade(self);
+        let events = crate::webhooks::InstallationEvents {
+            portico: Arc::downgrade(self),
+            org: org.id.clone(),
+            installation: inst.id.clone(),
+            kind: inst.kind.clone(),
+        };
+        let mut customers = self.directory(&org.id);
+        // Changes an app makes (a contact edited on a phone) are reported to webhooks.
+        customers.notify = Some(Arc::new(crate::webhooks::InstallationEvents {
+            portico: Arc::downgrade(self),
+            org: org.id.clone(),
+            installation: inst.id.clone(),
+            kind: inst.kind.clone(),
+        }));
         AppContext {
             org: org.clone(),
             installation: inst.clone(),
-            customers: Arc::new(self.directory(&org.id)),
+            customers: Arc::new(customers),
             installation_store: Arc::new(InstallationRecord {
                 store: self.store.clone(),
                 installation: inst.clone(),
@@ -263,6 +381,7 @@ impl Portico {
             }),
             links: self.links.clone(),
             clock: self.clock.clone(),
+            events: Arc::new(events),
         }
     }
 
@@ -272,6 +391,7 @@ impl Portico {
             store: self.store.clone(),
             org: org.clone(),
             clock: self.clock.clone(),
+            notify: None,
         }
     }
 
@@ -291,6 +411,7 @@ impl Portico {
             .get(&key)
             .filter(|r| r.at.elapsed() < RESOLVE_TTL)
             .map(|r| r.clone());
+        self.metrics.cache_lookup(cached.is_some());
         let found = match cached {
             Some(r) => r.found,
             None => {
@@ -401,6 +522,9 @@ impl Portico {
                 created: false,
             });
         }
+        let mut input = input;
+        input.config = portico_sdk::ConfigField::check(&reg.manifest.config, &input.config)
+            .map_err(|why| HostError::kind(ErrorKind::Unprocessable, why))?;
         let now = self.clock.now();
         let fresh = Installation {
             id: id.unwrap_or_else(InstallationId::random),
@@ -413,8 +537,10 @@ impl Portico {
             revision: 1,
             created_at: now,
             updated_at: now,
+            data_version: reg.manifest.data_version,
         };
         let cx = self.context(&org, &fresh);
+        reg.app.validate(&cx, &input).await?;
         let out = reg.app.install(&cx, input).await?;
         let mut inst = out.installation;
         inst.id = fresh.id.clone();
@@ -423,9 +549,18 @@ impl Portico {
         inst.revision = 1;
         inst.created_at = now;
         inst.updated_at = now;
+        inst.data_version = reg.manifest.data_version;
         let stored = outcome(self.store.insert_installation(&inst).await?, "installation")?;
         self.invalidate(org_id, &stored.id);
         tracing::info!(org = %org_id, installation = %stored.id, kind, "installed");
+        crate::webhooks::emit_logged(
+            self,
+            org_id,
+            Some(&stored.id),
+            "installation.installed",
+            serde_json::json!({ "kind": kind }),
+        )
+        .await;
         Ok(Installed {
             installation: self.view(&stored),
             reveal: out.reveal,
@@ -487,6 +622,14 @@ impl Portico {
             next.updated_at = self.clock.now();
             outcome(self.store.update_installation(&next).await?, "installation")?;
             self.invalidate(org_id, id);
+            crate::webhooks::emit_logged(
+                self,
+                org_id,
+                Some(id),
+                "installation.action",
+                serde_json::json!({ "kind": inst.kind, "action": name }),
+            )
+            .await;
         }
         tracing::info!(org = %org_id, installation = %id, action = name, "action run");
         Ok(ActionDone {
@@ -511,7 +654,16 @@ impl Portico {
             "installation",
         )?;
         self.invalidate(org_id, id);
+        self.request_log.forget(id);
         tracing::info!(org = %org_id, installation = %id, "uninstalled");
+        crate::webhooks::emit_logged(
+            self,
+            org_id,
+            Some(id),
+            "installation.uninstalled",
+            serde_json::json!({ "kind": inst.kind }),
+        )
+        .await;
         Ok(())
     }
 

@@ -250,31 +250,73 @@ pub async fn gateway(
         Err(e) => return actix_web::ResponseError::error_response(&e),
     };
     let (org, inst, reg) = resolved;
+    let portico = &state.portico;
     let addr = req
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
+    let resp = serve(&req, payload, &state, org, &inst, reg, &addr, path).await;
+    finish(portico, &req, &inst, addr, started, resp)
+}
+
+/// Serves a resolved request: operator switches, limits, then the app.
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &GatewayState,
+    org: portico_sdk::Organization,
+    inst: &portico_sdk::Installation,
+    reg: crate::registry::Registered,
+    addr: &str,
+    path: GatewayPath,
+) -> HttpResponse {
+    let portico = &state.portico;
+    if portico.kind_disabled(&inst.kind) {
+        let mut b = HttpResponse::ServiceUnavailable();
+        cors(req, &mut b);
+        b.insert_header(("Retry-After", "3600"));
+        return b.json(crate::error::error_body(
+            ErrorKind::Unavailable,
+            &format!(
+                "the '{}' app is switched off by the operator for now; nothing was uninstalled",
+                inst.kind
+            ),
+        ));
+    }
+    if let Some(limit) = portico.apps.rate_limits.get(&inst.kind) {
+        if let Err(wait) = portico.rate_limiter.check(&inst.id, limit) {
+            portico.metrics.rate_limited(&inst.kind);
+            let mut b = HttpResponse::TooManyRequests();
+            cors(req, &mut b);
+            b.insert_header(("Retry-After", wait.as_secs().max(1).to_string()));
+            return b.json(crate::error::error_body(
+                ErrorKind::TooManyRequests,
+                "too many requests for this installation; slow down",
+            ));
+        }
+    }
     let limiter = &state.portico.limiter;
-    if let Some(wait) = limiter.locked(inst.id.as_str(), &addr) {
-        return throttled(&req, wait.as_secs().max(1));
+    if let Some(wait) = limiter.locked(inst.id.as_str(), addr) {
+        return throttled(req, wait.as_secs().max(1));
     }
     let had_credentials = req.headers().contains_key("authorization");
-    let body = match read_body(&req, payload, state.body_limit).await {
+    let body = match read_body(req, payload, state.body_limit).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
     let base_path = format!("/api/apps/{}/{}/", path.org, path.installation);
-    let app_req = app_request(&req, body, path, base_path);
-    let cx = state.portico.context(&org, &inst);
-    let resp = match reg.app.handle(&cx, app_req).await {
+    let app_req = app_request(req, body, path, base_path);
+    let cx = state.portico.context(&org, inst);
+    match reg.app.handle(&cx, app_req).await {
         Ok(r) => {
             // An app's 401 is a failed authentication; a success with credentials resets.
             if r.status == http::StatusCode::UNAUTHORIZED && had_credentials {
-                limiter.failure(inst.id.as_str(), &addr);
+                limiter.failure(inst.id.as_str(), addr);
             } else if had_credentials && r.status.as_u16() < 400 {
-                limiter.success(inst.id.as_str(), &addr);
+                limiter.success(inst.id.as_str(), addr);
             }
-            write_response(&req, r)
+            write_response(req, r)
         }
         Err(e) => {
             let mut r = actix_web::ResponseError::error_response(&HostError::App(e));
@@ -285,11 +327,48 @@ pub async fn gateway(
             );
             r
         }
-    };
+    }
+}
+
+/// Logs, counts and records a served request.
+fn finish(
+    portico: &crate::core::Portico,
+    req: &HttpRequest,
+    inst: &portico_sdk::Installation,
+    addr: String,
+    started: Instant,
+    resp: HttpResponse,
+) -> HttpResponse {
+    let elapsed = started.elapsed();
+    let status = resp.status().as_u16();
     tracing::info!(
-        org = %org.id, installation = %inst.id, kind = %inst.kind, method = %req.method(),
-        status = resp.status().as_u16(), latency_us = started.elapsed().as_micros() as u64,
-        "request"
+        org = %inst.org_id, installation = %inst.id, kind = %inst.kind, method = %req.method(),
+        status, latency_us = elapsed.as_micros() as u64, "request"
+    );
+    portico.metrics.request(&inst.kind, status, elapsed);
+    let bytes = match actix_web::body::MessageBody::size(resp.body()) {
+        actix_web::body::BodySize::Sized(n) => n,
+        _ => 0,
+    };
+    // The path below the installation only: no query string (it may carry tokens).
+    let below = req
+        .path()
+        .splitn(5, '/')
+        .nth(4)
+        .map(|rest| format!("/{}", rest.split_once('/').map(|x| x.1).unwrap_or("")))
+        .unwrap_or_else(|| "/".into());
+    portico.request_log.record(
+        &inst.id,
+        portico.apps.request_log_size,
+        crate::operations::RequestRecord {
+            at: portico.clock.now().0,
+            method: req.method().to_string(),
+            path: below,
+            status,
+            micros: elapsed.as_micros() as u64,
+            bytes,
+            client: addr,
+        },
     );
     resp
 }

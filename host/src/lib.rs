@@ -9,13 +9,16 @@ pub mod demo;
 pub mod error;
 pub mod gateway;
 pub mod imports;
+pub mod keys;
 pub mod limits;
+pub mod operations;
 pub mod ports;
 pub mod registry;
 pub mod secrets;
 pub mod server;
 pub mod setup;
 pub mod store;
+pub mod webhooks;
 
 pub use crate::config::Config;
 pub use crate::core::Portico;

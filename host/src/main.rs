@@ -2,11 +2,12 @@
 //! operations as the admin API.
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use portico_host::config::Config;
+use portico_host::config::{Config, StoreKind};
+use portico_host::secrets::Sealer;
 use portico_host::store::embedded::EmbeddedStore;
 use portico_host::store::mongo::{self, MongoStore};
 use portico_host::store::{copy, Store};
-use portico_host::{demo, registry, server, Portico};
+use portico_host::{demo, keys, registry, server, Portico};
 use portico_sdk::{InstallInput, InstallationId, OrgId, Secret};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -63,6 +64,23 @@ enum Command {
     Store(StoreCmd),
     /// Print the admin API's OpenAPI document (the one served at /admin/api/openapi.json).
     Openapi,
+    /// Master keys: their ids, and re-sealing every secret under the active key.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Print the id of the active key and of each previous key (from secrets.key or
+    /// secrets.key_file, secrets.previous_keys and secrets.previous_key_files).
+    Id,
+    /// Re-seal every secret under the active key and print a JSON report. Values under a
+    /// previous key keep opening meanwhile; run it again after an interruption to finish (only
+    /// what is left is re-sealed). On MongoDB it runs while the servers serve (give every
+    /// process the new key first). The embedded store is single-process: stop the server
+    /// first. Exits with status 3 if any value could not be re-sealed (see "unreadable" and
+    /// "skipped"): keep the previous keys until a run reports "complete": true.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -292,6 +310,44 @@ fn main() -> anyhow::Result<()> {
             print_json(&report)?;
         }
         Command::Config(_) | Command::Openapi => {}
+        Command::Keys(KeysCmd::Id) => {
+            // Reads the keys only: never creates a key file, never opens the store.
+            let mut keys_cfg = cfg.clone();
+            keys_cfg.secrets.create_key_file = false;
+            let (sealer, _) = Sealer::from_config(&keys_cfg)?;
+            print_json(&serde_json::json!({
+                "active": sealer.active_id(),
+                "previous": sealer.previous_ids(),
+            }))?;
+        }
+        Command::Keys(KeysCmd::Rotate) => {
+            let portico = match rt.block_on(server::build(&cfg, registry::builtin()?)) {
+                Ok(p) => p,
+                Err(e)
+                    if cfg.store.kind == StoreKind::Embedded
+                        && format!("{e:#}").contains("already open") =>
+                {
+                    anyhow::bail!(
+                        "the embedded store in {} is in use by another process: it is \
+                         single-process, so stop the server before running `portico keys rotate` \
+                         ({e:#})",
+                        cfg.store.data_dir.display()
+                    )
+                }
+                Err(e) => return Err(e),
+            };
+            let report = rt.block_on(keys::rotate(&portico))?;
+            print_json(&report)?;
+            if !report.complete {
+                eprintln!(
+                    "rotation incomplete: {} value(s) unreadable, {} installation(s) skipped; \
+                     keep the previous keys configured (see the report)",
+                    report.unreadable.len(),
+                    report.skipped.len()
+                );
+                std::process::exit(3);
+            }
+        }
         Command::Store(StoreCmd::Copy {
             from,
             to,

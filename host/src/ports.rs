@@ -36,6 +36,17 @@ pub struct OrgDirectory {
     pub org: OrgId,
     /// Time source for `updated_at`.
     pub clock: Arc<dyn Clock>,
+    /// Set for the directory an app gets: its writes are reported to webhooks as
+    /// `customer.changed` (the admin path reports nothing: the platform made the change).
+    pub notify: Option<Arc<crate::webhooks::InstallationEvents>>,
+}
+
+impl OrgDirectory {
+    async fn changed(&self, id: &CustomerId, change: &str) {
+        if let Some(n) = &self.notify {
+            n.customer_changed(id, change).await;
+        }
+    }
 }
 
 #[async_trait]
@@ -81,7 +92,9 @@ impl CustomerDirectory for OrgDirectory {
             .create_customer(&self.org, draft, self.clock.now())
             .await
             .map_err(store_err)?;
-        outcome(o, "customer")
+        let c = outcome(o, "customer")?;
+        self.changed(&c.id, "created").await;
+        Ok(c)
     }
     async fn update(
         &self,
@@ -95,7 +108,9 @@ impl CustomerDirectory for OrgDirectory {
             .update_customer(&self.org, id, draft, expected_revision, self.clock.now())
             .await
             .map_err(store_err)?;
-        outcome(o, "customer")
+        let c = outcome(o, "customer")?;
+        self.changed(&c.id, "updated").await;
+        Ok(c)
     }
     async fn delete(
         &self,
@@ -107,7 +122,9 @@ impl CustomerDirectory for OrgDirectory {
             .delete_customer(&self.org, id, expected_revision)
             .await
             .map_err(store_err)?;
-        outcome(o, "customer")
+        outcome(o, "customer")?;
+        self.changed(id, "deleted").await;
+        Ok(())
     }
     async fn current_seq(&self) -> Result<u64, AppError> {
         self.store.current_seq(&self.org).await.map_err(store_err)

@@ -16,17 +16,17 @@ use std::sync::Arc;
 /// Opens the store and the key and builds the host. Async because a MongoDB store connects (and
 /// its client must live on the runtime that serves it).
 pub async fn build(cfg: &Config, registry: Registry) -> anyhow::Result<Arc<Portico>> {
-    let sealer = match &cfg.secrets.key {
-        Some(k) => Sealer::from_base64(k.expose())?,
-        None => {
-            let path = cfg.key_file();
-            let (s, created) = Sealer::from_key_file(&path, cfg.secrets.create_key_file)?;
-            if created {
-                tracing::info!(path = %path.display(), "generated a new master key file");
-            }
-            s
-        }
-    };
+    // Every configured key is loaded and checked before anything else: a missing or malformed
+    // one stops startup with the setting's name.
+    let (sealer, created) = Sealer::from_config(cfg)?;
+    if let Some(path) = created {
+        tracing::info!(path = %path.display(), "generated a new master key file");
+    }
+    tracing::info!(
+        active = sealer.active_id(),
+        previous = ?sealer.previous_ids(),
+        "master keys loaded"
+    );
     let store: Arc<dyn Store> = match cfg.store.kind {
         StoreKind::Embedded => Arc::new(EmbeddedStore::open(&cfg.store.data_dir)?),
         StoreKind::Mongodb => {
@@ -43,7 +43,41 @@ pub async fn build(cfg: &Config, registry: Registry) -> anyhow::Result<Arc<Porti
         public_url: cfg.public_url(),
         admin_customer_url: cfg.admin.customer_url.clone(),
     };
-    Ok(Arc::new(Portico::new(store, registry, sealer, links)))
+    check_apps_config(cfg, &registry)?;
+    let metrics = Arc::new(crate::operations::Metrics::new());
+    let store: Arc<dyn Store> = Arc::new(crate::store::metered::MeteredStore::new(
+        store,
+        metrics.clone(),
+    ));
+    let portico = Arc::new(
+        Portico::new(store, registry, sealer, links)
+            .with_operations(cfg.apps.clone(), cfg.webhooks.clone())
+            .with_metrics(metrics),
+    );
+    let migrated = portico.migrate_installations().await?;
+    if migrated > 0 {
+        tracing::info!(migrated, "installation data migrated");
+    }
+    Ok(portico)
+}
+
+/// Refuses `[apps]` settings that name unknown app kinds or limits that would block everything.
+fn check_apps_config(cfg: &Config, registry: &Registry) -> anyhow::Result<()> {
+    let known = |k: &str| registry.get(k).is_some();
+    for k in &cfg.apps.disabled {
+        if !known(k) {
+            anyhow::bail!("apps.disabled names '{k}', which is not a registered app kind");
+        }
+    }
+    for (k, l) in &cfg.apps.rate_limits {
+        if !known(k) {
+            anyhow::bail!("apps.rate_limits.{k}: '{k}' is not a registered app kind");
+        }
+        if !(l.per_second > 0.0 && l.per_second.is_finite()) || l.burst == 0 {
+            anyhow::bail!("apps.rate_limits.{k}: per_second must be > 0 and burst >= 1");
+        }
+    }
+    Ok(())
 }
 
 /// Anything unrouted: a JSON error under the admin API, an empty 404 elsewhere.
@@ -56,6 +90,14 @@ async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
     } else {
         HttpResponse::NotFound().finish()
     }
+}
+
+/// `/metrics`: the Prometheus text exposition.
+async fn metrics(s: web::Data<GatewayState>) -> HttpResponse {
+    let depth = crate::webhooks::outbox_depth(&s.portico).await;
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(s.portico.metrics.render(depth))
 }
 
 async fn healthz() -> HttpResponse {
@@ -97,12 +139,14 @@ pub fn start(
         openapi,
     });
     let portico_data = web::Data::new(portico.clone());
+    crate::webhooks::spawn_delivery(&portico);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(gateway_state.clone())
             .app_data(admin_state.clone())
             .app_data(web::PayloadConfig::new(body_limit))
             .route("/healthz", web::get().to(healthz))
+            .route("/metrics", web::get().to(metrics))
             .route("/readyz", web::get().to(readyz))
             .route("/.well-known/{name}", web::route().to(gateway::well_known))
             .app_data(portico_data.clone())

@@ -1,6 +1,7 @@
 use crate::{
     AppError, AppRequest, AppResponse, Clock, Customer, CustomerDirectory, CustomerDraft,
-    ErrorKind, Installation, InstallationPort, InstallationStatus, Organization, Secret, SecretBox,
+    ErrorKind, EventSink, Installation, InstallationPort, InstallationStatus, Organization, Secret,
+    SecretBox,
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -9,7 +10,7 @@ use std::sync::Arc;
 
 /// What an app is: its kind, name and the actions it accepts. Returned by
 /// [`ExternalApp::manifest`]; the host reads it once at registration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppManifest {
     /// The app kind, unique in a host: lowercase letters, digits and `-` (e.g. `"carddav"`).
     pub kind: String,
@@ -24,6 +25,179 @@ pub struct AppManifest {
     /// Names under `/.well-known/` this app answers for (e.g. `"carddav"`); see
     /// [`ExternalApp::well_known`].
     pub well_known: Vec<String>,
+    /// The settings an installation takes (its install `config`), described so the admin page
+    /// can render a form and the host can refuse invalid input before the app sees it (see
+    /// [`ConfigField::check`]). Empty: the app takes no configuration (any `config` other
+    /// than `null` or `{}` is refused).
+    #[serde(default)]
+    pub config: Vec<ConfigField>,
+    /// The version of the app's per-installation data layout, starting at 1. Raise it when a
+    /// release changes what [`Installation::data`] holds, and implement
+    /// [`ExternalApp::migrate`]; the host then migrates older records at startup, once each,
+    /// and refuses to start if a record is newer than the code.
+    #[serde(default = "one")]
+    pub data_version: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One setting of an app's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigField {
+    /// The key in the `config` object.
+    pub name: String,
+    /// The form label.
+    pub label: String,
+    /// Help text under the field.
+    #[serde(default)]
+    pub help: String,
+    /// The value's type and limits.
+    pub kind: ConfigKind,
+    /// Whether the value must be given (a field with a default is never missing).
+    #[serde(default)]
+    pub required: bool,
+    /// The value used when none is given.
+    #[serde(default)]
+    pub default: Option<serde_json::Value>,
+}
+
+/// The type of a [`ConfigField`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ConfigKind {
+    /// A string of at most `max_len` characters.
+    Text {
+        /// The longest accepted value, in characters.
+        max_len: usize,
+    },
+    /// An integer in `min..=max`.
+    Integer {
+        /// Smallest accepted value.
+        min: i64,
+        /// Largest accepted value.
+        max: i64,
+    },
+    /// `true` or `false`.
+    Boolean,
+    /// One of the listed strings.
+    Choice {
+        /// The accepted values.
+        options: Vec<String>,
+    },
+}
+
+impl ConfigField {
+    /// A field (builder style: chain [`ConfigField::required`], [`ConfigField::with_default`],
+    /// [`ConfigField::with_help`]).
+    pub fn new(name: &str, label: &str, kind: ConfigKind) -> Self {
+        ConfigField {
+            name: name.to_owned(),
+            label: label.to_owned(),
+            help: String::new(),
+            kind,
+            required: false,
+            default: None,
+        }
+    }
+    /// Marks the field required.
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    /// Sets the default value.
+    pub fn with_default(mut self, value: serde_json::Value) -> Self {
+        self.default = Some(value);
+        self
+    }
+    /// Sets the help text.
+    pub fn with_help(mut self, help: &str) -> Self {
+        self.help = help.to_owned();
+        self
+    }
+
+    fn check_value(&self, v: &serde_json::Value) -> Result<(), String> {
+        use serde_json::Value;
+        let name = &self.name;
+        match (&self.kind, v) {
+            (ConfigKind::Text { max_len }, Value::String(s)) => {
+                if s.chars().count() > *max_len {
+                    return Err(format!("'{name}' is longer than {max_len} characters"));
+                }
+            }
+            (ConfigKind::Integer { min, max }, Value::Number(n)) => match n.as_i64() {
+                Some(i) if (*min..=*max).contains(&i) => {}
+                _ => {
+                    return Err(format!(
+                        "'{name}' must be a whole number from {min} to {max}"
+                    ))
+                }
+            },
+            (ConfigKind::Boolean, Value::Bool(_)) => {}
+            (ConfigKind::Choice { options }, Value::String(s)) if options.contains(s) => {}
+            (ConfigKind::Choice { options }, _) => {
+                return Err(format!("'{name}' must be one of: {}", options.join(", ")))
+            }
+            (kind, _) => {
+                let want = match kind {
+                    ConfigKind::Text { .. } => "text",
+                    ConfigKind::Integer { .. } => "a whole number",
+                    ConfigKind::Boolean => "true or false",
+                    ConfigKind::Choice { .. } => "a choice",
+                };
+                return Err(format!("'{name}' must be {want}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks an install `config` against `fields`: an object (or `null`, read as `{}`) with
+    /// only known keys, every value of its field's type and within its limits, every required
+    /// field present. Returns the config with defaults filled in. The host runs this before
+    /// [`ExternalApp::validate`] and [`ExternalApp::install`], so apps see only valid input.
+    pub fn check(
+        fields: &[ConfigField],
+        config: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        use serde_json::{Map, Value};
+        let given = match config {
+            Value::Null => Map::new(),
+            Value::Object(m) => m.clone(),
+            _ => return Err("config must be a JSON object".into()),
+        };
+        if let Some(unknown) = given.keys().find(|k| !fields.iter().any(|f| &f.name == *k)) {
+            return Err(if fields.is_empty() {
+                format!("this app takes no configuration (got '{unknown}')")
+            } else {
+                format!(
+                    "unknown setting '{unknown}' (known: {})",
+                    fields
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+        }
+        let mut out = Map::new();
+        for f in fields {
+            match given.get(&f.name).filter(|v| !v.is_null()) {
+                Some(v) => {
+                    f.check_value(v)?;
+                    out.insert(f.name.clone(), v.clone());
+                }
+                None => match &f.default {
+                    Some(d) => {
+                        out.insert(f.name.clone(), d.clone());
+                    }
+                    None if f.required => return Err(format!("'{}' is required", f.name)),
+                    None => {}
+                },
+            }
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// An action an app accepts.
@@ -50,7 +224,19 @@ impl AppManifest {
             version: "0.1.0".to_owned(),
             actions: Vec::new(),
             well_known: Vec::new(),
+            config: Vec::new(),
+            data_version: 1,
         }
+    }
+    /// Adds a configuration setting (builder style).
+    pub fn with_config_field(mut self, field: ConfigField) -> Self {
+        self.config.push(field);
+        self
+    }
+    /// Sets the data version (builder style); see [`AppManifest::data_version`].
+    pub fn with_data_version(mut self, version: u32) -> Self {
+        self.data_version = version;
+        self
     }
     /// Adds an action (builder style).
     pub fn with_action(mut self, name: &str, description: &str) -> Self {
@@ -120,6 +306,8 @@ pub struct AppContext {
     pub links: HostLinks,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Events to the organization's webhooks (see [`EventSink`]).
+    pub events: Arc<dyn EventSink>,
 }
 
 impl AppContext {
@@ -265,6 +453,25 @@ pub trait ExternalApp: Send + Sync + 'static {
         cx: &AppContext,
         input: InstallInput,
     ) -> Result<InstallOutcome, AppError>;
+
+    /// Checks install input before anything is stored: e.g. an app that connects to a remote
+    /// service tests the credentials here. An error is shown to the caller (a
+    /// [`crate::ErrorKind::Unprocessable`] error as 422 with its message) and nothing is
+    /// written. `input.config` has already passed the manifest's [`ConfigField::check`], with
+    /// defaults filled in. The default accepts everything.
+    async fn validate(&self, cx: &AppContext, input: &InstallInput) -> Result<(), AppError> {
+        let _ = (cx, input);
+        Ok(())
+    }
+
+    /// Brings an installation's data from `from_version` to the manifest's
+    /// [`AppManifest::data_version`]; returns the record to store (the host sets
+    /// `data_version` and writes it with the revision check). Called at startup, once per
+    /// outdated record. The default returns the record unchanged.
+    async fn migrate(&self, cx: &AppContext, from_version: u32) -> Result<Installation, AppError> {
+        let _ = from_version;
+        Ok(cx.installation.clone())
+    }
 
     /// Reports the installation's health and figures for the admin.
     async fn status(&self, cx: &AppContext) -> Result<AppStatus, AppError>;

@@ -38,6 +38,32 @@
 //! }
 //! ```
 //!
+//! ## What the host does for you
+//!
+//! - **Configuration**: describe your settings in the manifest
+//!   ([`AppManifest::with_config_field`], [`ConfigField`]). The host refuses install input that
+//!   does not fit (unknown keys, wrong types, out of range, missing required) with 422 before
+//!   your code runs, fills in defaults, and the admin page renders a form from it.
+//! - **Validation**: [`ExternalApp::validate`] runs before anything is stored; return
+//!   [`AppError::unprocessable`] with a message for the user (e.g. remote credentials that do
+//!   not work) and nothing is written.
+//! - **Data versions**: when a release changes what [`Installation::data`] holds, raise
+//!   [`AppManifest::data_version`] and implement [`ExternalApp::migrate`]. At startup the host
+//!   migrates older records once each, logging progress, and refuses to start when a record is
+//!   newer than the code (a rollback needs the matching backup).
+//! - **Events**: [`AppContext::events`] queues an event for the organization's webhooks
+//!   (`{kind}.{name}`, signed with HMAC-SHA256, retried, kept in an outbox). The host itself
+//!   reports installs, uninstalls, actions that change an installation, and customer changes
+//!   your app makes through [`AppContext::customers`] (`customer.changed`).
+//! - **Files**: an action declared with [`AppManifest::with_file_action`] answers with an
+//!   [`ActionFile`] ([`ActionOutcome::file`]); the admin page offers it as a download and as a
+//!   one-time QR link (the CardDAV app's Apple configuration profile is one).
+//! - **Secrets** survive key rotation: values sealed through [`AppContext::secrets`] carry the
+//!   key's id, and the operator's `portico keys rotate` re-seals them without your code knowing.
+//! - **Operations**: the host rate-limits each installation (per app kind), keeps its recent
+//!   requests for the admin API, exports Prometheus metrics, and lets the operator switch an app
+//!   kind off (503) without uninstalling anything.
+//!
 //! With the `testing` feature, [`testing`] provides in-memory ports and a ready [`AppContext`],
 //! so an app's unit tests run without the host. `examples/hello-app` in the Portico repository
 //! is a complete app to copy.
@@ -54,8 +80,8 @@ mod secret;
 pub mod testing;
 
 pub use app::{
-    ActionFile, ActionOutcome, AppContext, AppManifest, AppStatus, CustomerChange, ExternalApp,
-    HostLinks, InstallInput, InstallOutcome,
+    ActionFile, ActionOutcome, ActionSpec, AppContext, AppManifest, AppStatus, ConfigField,
+    ConfigKind, CustomerChange, ExternalApp, HostLinks, InstallInput, InstallOutcome,
 };
 pub use async_trait::async_trait;
 pub use error::{AppError, ErrorKind};
@@ -64,7 +90,7 @@ pub use model::{
     Account, Change, ChangeBatch, Customer, CustomerDraft, Installation, InstallationStatus,
     Organization, StoredCard, Timestamp,
 };
-pub use ports::{Clock, CustomerDirectory, InstallationPort, SecretBox, SystemClock};
+pub use ports::{Clock, CustomerDirectory, EventSink, InstallationPort, SecretBox, SystemClock};
 pub use request::{AppRequest, AppResponse, BodyStream};
 pub use secret::Secret;
 

@@ -83,6 +83,15 @@ pub struct Installation {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// The version of the app's data layout this record was written with
+    /// ([`crate::AppManifest::data_version`]; records from before versions existed read as 1).
+    /// The host runs [`crate::ExternalApp::migrate`] at startup for records older than the app.
+    #[serde(default = "first_data_version")]
+    pub data_version: u32,
+}
+
+fn first_data_version() -> u32 {
+    1
 }
 
 /// A customer's card as last written, kept byte for byte by the host (which never parses it).

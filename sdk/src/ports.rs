@@ -85,3 +85,13 @@ impl Clock for SystemClock {
         Timestamp::now()
     }
 }
+
+/// Events out of the host: what an app emits here is delivered to the organization's webhook
+/// endpoints (signed, retried, kept in an outbox so a restart loses none). The host prefixes the
+/// name with the app kind (`emit("contact_edited", …)` from the CardDAV app is delivered as
+/// `carddav.contact_edited`) and adds the organization, installation and time.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// Queues an event. Returns once it is in the outbox (delivery happens later).
+    async fn emit(&self, name: &str, payload: serde_json::Value) -> Result<(), AppError>;
+}

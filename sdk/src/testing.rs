@@ -5,8 +5,8 @@
 //! in tests only.
 use crate::{
     Account, AppContext, AppError, Change, ChangeBatch, Clock, Customer, CustomerDirectory,
-    CustomerDraft, CustomerId, HostLinks, Installation, InstallationId, InstallationPort,
-    InstallationStatus, OrgId, Organization, Secret, SecretBox, Timestamp,
+    CustomerDraft, CustomerId, EventSink, HostLinks, Installation, InstallationId,
+    InstallationPort, InstallationStatus, OrgId, Organization, Secret, SecretBox, Timestamp,
 };
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -266,6 +266,28 @@ impl SecretBox for PlainSecretBox {
     }
 }
 
+/// An [`EventSink`] that keeps what was emitted, for assertions.
+#[derive(Default)]
+pub struct MemoryEvents(Mutex<Vec<(String, serde_json::Value)>>);
+
+impl MemoryEvents {
+    /// The events emitted so far, as (name, payload), oldest first.
+    pub fn emitted(&self) -> Vec<(String, serde_json::Value)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl EventSink for MemoryEvents {
+    async fn emit(&self, name: &str, payload: serde_json::Value) -> Result<(), AppError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((name.to_owned(), payload));
+        Ok(())
+    }
+}
+
 /// A ready [`AppContext`] for an organization `acme` (slug `acme`) with a pending installation of
 /// `kind`, backed by the in-memory ports above. Fields are public so tests can reach the ports.
 pub struct TestContext {
@@ -273,6 +295,8 @@ pub struct TestContext {
     pub cx: AppContext,
     /// The customer directory behind `cx.customers`.
     pub directory: Arc<MemoryDirectory>,
+    /// The events emitted through `cx.events`.
+    pub events: Arc<MemoryEvents>,
 }
 
 impl TestContext {
@@ -294,8 +318,10 @@ impl TestContext {
             revision: 1,
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
+            data_version: 1,
         };
         let directory = Arc::new(MemoryDirectory::new());
+        let events = Arc::new(MemoryEvents::default());
         let cx = AppContext {
             org,
             installation: installation.clone(),
@@ -307,8 +333,13 @@ impl TestContext {
                 admin_customer_url: Some("http://admin.test/{org}/customers/{customer}".into()),
             },
             clock: Arc::new(ManualClock::default()),
+            events: events.clone(),
         };
-        TestContext { cx, directory }
+        TestContext {
+            cx,
+            directory,
+            events,
+        }
     }
 
     /// Replaces the installation in both the context and its store (e.g. after `install`).

@@ -155,6 +155,15 @@ impl TestServer {
     /// Stops the server gracefully.
     pub async fn stop(self) {
         self.handle.stop(true).await;
+        // Background tasks (webhook delivery) hold the host only for a round at a time; wait
+        // for them to let go so the store is closed when this returns and a test can reopen
+        // the same data directory.
+        for _ in 0..200 {
+            if Arc::strong_count(&self.portico) == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 }
 

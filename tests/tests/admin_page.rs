@@ -570,6 +570,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/admin/api/orgs/{org}/tokens"),
     ("get", "/admin/api/orgs/{org}/tokens"),
     ("delete", "/admin/api/orgs/{org}/tokens/{id}"),
+    ("get", "/admin/api/orgs/{org}/installations/{inst}/requests"),
+    ("post", "/admin/api/orgs/{org}/webhooks"),
+    ("get", "/admin/api/orgs/{org}/webhooks"),
+    ("delete", "/admin/api/orgs/{org}/webhooks/{id}"),
+    ("post", "/admin/api/webhooks"),
+    ("get", "/admin/api/webhooks"),
+    ("delete", "/admin/api/webhooks/{id}"),
+    ("post", "/admin/api/keys/rotate"),
 ];
 
 #[tokio::test]

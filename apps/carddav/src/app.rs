@@ -169,6 +169,10 @@ impl ExternalApp for CardDavApp {
             "regenerate-password" => {
                 let password = cx.secrets.random_token(PASSWORD_BYTES).into_inner();
                 let inst = with_password(cx, &password)?;
+                // Webhook receivers learn that connected devices will ask for the new one.
+                cx.events
+                    .emit("password_regenerated", json!({ "username": cx.org.slug }))
+                    .await?;
                 Ok(ActionOutcome::changed(inst, connection_info(cx, &password)))
             }
             "credentials" => {

@@ -1,16 +1,25 @@
 //! `hello`: the smallest real Portico app. Copy this crate to start a new app.
 //!
-//! - `install` stores a greeting (from the install config) and a generated access token,
-//!   sealed, and reveals the token once.
+//! - the manifest describes its configuration (a `greeting`, text up to 200 characters,
+//!   default "Hello"): the host checks install input against it and the admin page can render a
+//!   form from it.
+//! - `validate` refuses what the description cannot express (a greeting of only spaces) before
+//!   anything is stored: the caller gets 422 with the message.
+//! - `install` stores the greeting and a generated access token, sealed, and reveals the token
+//!   once.
+//! - data version 2: version 1 kept the greeting at `data.greeting`, version 2 under
+//!   `data.settings.greeting`; `migrate` moves it, and the host runs it once per old record.
 //! - `status` reports the greeting and how often the token was rotated.
-//! - the `rotate-token` action replaces the token (the old one stops working at once).
+//! - the `rotate-token` action replaces the token (the old one stops working at once) and emits
+//!   a `hello.token_rotated` event to the organization's webhooks.
 //! - `handle` answers every request under the installation's base path with a JSON echo of
 //!   what the host normalized (method, path segments, query, a few headers, body length),
 //!   provided the request carries `Authorization: Bearer <token>`.
 use portico_sdk::http::StatusCode;
 use portico_sdk::{
     async_trait, ActionOutcome, AppContext, AppError, AppManifest, AppRequest, AppResponse,
-    AppStatus, ExternalApp, InstallInput, InstallOutcome, InstallationStatus,
+    AppStatus, ConfigField, ConfigKind, ExternalApp, InstallInput, InstallOutcome, Installation,
+    InstallationStatus,
 };
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
@@ -45,6 +54,36 @@ impl ExternalApp for HelloApp {
             "rotate-token",
             "Replace the access token; the old one stops working",
         )
+        .with_config_field(
+            ConfigField::new("greeting", "Greeting", ConfigKind::Text { max_len: 200 })
+                .with_default(json!("Hello"))
+                .with_help("Sent back with every echo"),
+        )
+        .with_data_version(2)
+    }
+
+    async fn validate(&self, _cx: &AppContext, input: &InstallInput) -> Result<(), AppError> {
+        // The manifest already guaranteed a string of at most 200 characters.
+        let greeting = input.config["greeting"].as_str().unwrap_or_default();
+        if greeting.trim().is_empty() {
+            return Err(AppError::unprocessable(
+                "the greeting needs at least one visible character",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn migrate(&self, cx: &AppContext, from_version: u32) -> Result<Installation, AppError> {
+        let mut inst = cx.installation.clone();
+        if from_version < 2 {
+            // Version 1 kept the greeting at the top level.
+            let greeting = inst.data["greeting"].take();
+            if let Some(obj) = inst.data.as_object_mut() {
+                obj.remove("greeting");
+                obj.insert("settings".into(), json!({ "greeting": greeting }));
+            }
+        }
+        Ok(inst)
     }
 
     async fn install(
@@ -52,15 +91,11 @@ impl ExternalApp for HelloApp {
         cx: &AppContext,
         input: InstallInput,
     ) -> Result<InstallOutcome, AppError> {
-        let greeting = match input.config.get("greeting") {
-            None | Some(Value::Null) => "Hello".to_owned(),
-            Some(Value::String(s)) if !s.is_empty() && s.len() <= 200 => s.clone(),
-            Some(_) => {
-                return Err(AppError::unprocessable(
-                    "greeting must be a string of 1-200 characters",
-                ))
-            }
-        };
+        // Checked by the host against the manifest, default filled in.
+        let greeting = input.config["greeting"]
+            .as_str()
+            .unwrap_or("Hello")
+            .to_owned();
         let (token, sealed) = match input.secrets.get("token") {
             Some(t) if t.expose().len() >= 16 => {
                 (t.expose().clone(), cx.secrets.seal("token", t.expose())?)
@@ -73,7 +108,11 @@ impl ExternalApp for HelloApp {
             None => new_token(cx)?,
         };
         let mut inst = cx.installation.clone();
-        inst.data = json!({ "greeting": greeting, "token": sealed, "rotations": 0 });
+        inst.data = json!({
+            "settings": { "greeting": greeting },
+            "token": sealed,
+            "rotations": 0,
+        });
         inst.status = InstallationStatus::Connected;
         Ok(InstallOutcome {
             installation: inst,
@@ -84,7 +123,7 @@ impl ExternalApp for HelloApp {
     async fn status(&self, cx: &AppContext) -> Result<AppStatus, AppError> {
         let mut s = AppStatus::from_installation(&cx.installation);
         s.details = json!({
-            "greeting": cx.installation.data["greeting"],
+            "greeting": cx.installation.data["settings"]["greeting"],
             "rotations": cx.installation.data["rotations"],
         });
         Ok(s)
@@ -103,6 +142,9 @@ impl ExternalApp for HelloApp {
                 let rotations = inst.data["rotations"].as_u64().unwrap_or(0) + 1;
                 inst.data["token"] = Value::String(sealed);
                 inst.data["rotations"] = json!(rotations);
+                cx.events
+                    .emit("token_rotated", json!({ "rotations": rotations }))
+                    .await?;
                 Ok(ActionOutcome::changed(inst, json!({ "token": token })))
             }
             other => Err(AppError::not_found(format!("unknown action '{other}'"))),
@@ -133,7 +175,7 @@ impl ExternalApp for HelloApp {
         Ok(AppResponse::json(
             StatusCode::OK,
             &json!({
-                "greeting": cx.installation.data["greeting"],
+                "greeting": cx.installation.data["settings"]["greeting"],
                 "organization": cx.org.slug,
                 "method": req.method.as_str(),
                 "segments": req.segments,
@@ -180,14 +222,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bad_config_is_refused() {
+    async fn config_is_described_and_validated() {
+        let m = HelloApp.manifest();
+        // What the host does first: the description refuses wrong types and fills defaults.
+        assert!(ConfigField::check(&m.config, &json!({ "greeting": 5 })).is_err());
+        assert!(ConfigField::check(&m.config, &json!({ "colour": "red" })).is_err());
+        let filled = ConfigField::check(&m.config, &json!(null)).unwrap();
+        assert_eq!(filled, json!({ "greeting": "Hello" }));
+        // Then the app's own check, for what the description cannot say.
         let t = TestContext::new("hello");
-        let input = InstallInput {
-            config: json!({ "greeting": 5 }),
+        let blank = InstallInput {
+            config: json!({ "greeting": "   " }),
             ..Default::default()
         };
-        let err = HelloApp.install(&t.cx, input).await.unwrap_err();
+        let err = HelloApp.validate(&t.cx, &blank).await.unwrap_err();
         assert_eq!(err.kind, portico_sdk::ErrorKind::Unprocessable);
+        let fine = InstallInput {
+            config: filled,
+            ..Default::default()
+        };
+        assert!(HelloApp.validate(&t.cx, &fine).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn migrate_moves_the_greeting_under_settings() {
+        let mut t = TestContext::new("hello");
+        let mut v1 = t.cx.installation.clone();
+        v1.data = json!({ "greeting": "Hej", "token": "sealed", "rotations": 3 });
+        v1.data_version = 1;
+        t.set_installation(v1);
+        let v2 = HelloApp.migrate(&t.cx, 1).await.unwrap();
+        assert_eq!(
+            v2.data,
+            json!({ "settings": { "greeting": "Hej" }, "token": "sealed", "rotations": 3 })
+        );
     }
 
     #[tokio::test]
@@ -240,5 +308,10 @@ mod tests {
             1
         );
         assert!(HelloApp.action(&t.cx, "nope", json!({})).await.is_err());
+        assert_eq!(
+            t.events.emitted(),
+            vec![("token_rotated".to_owned(), json!({ "rotations": 1 }))],
+            "the rotation was reported"
+        );
     }
 }

@@ -45,6 +45,7 @@ fn installation(org: &OrgId) -> Installation {
         revision: 1,
         created_at: Timestamp(1),
         updated_at: Timestamp(1),
+        data_version: 1,
     }
 }
 

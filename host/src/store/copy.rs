@@ -231,6 +231,7 @@ pub(crate) async fn fixture(s: &dyn Store) -> Vec<(OrgId, u64)> {
             revision: 1,
             created_at: Timestamp(10),
             updated_at: Timestamp(11),
+            data_version: 1,
         };
         let stored = s.insert_installation(&inst).await.unwrap().done().unwrap();
         s.update_installation(&stored)

@@ -4,6 +4,7 @@
 pub mod conformance;
 pub mod copy;
 pub mod embedded;
+pub mod metered;
 pub mod mongo;
 
 use async_trait::async_trait;

@@ -345,8 +345,19 @@ step('install-carddav', async () => {
   }
   await axeCheck('carddav-panel');
 
-  // Any other kind: Install shows its reported status, Uninstall (confirmed) removes it.
+  // An app that describes its settings (hello: a greeting) gets a form built from its
+  // manifest; the app's own validation answer shows in the dialog, which stays open.
   await page.click('[data-testid="install-hello"]');
+  await page.waitForSelector('#config-dialog[open]');
+  assert.equal(await page.inputValue('#config-greeting'), 'Hello', 'the default is filled in');
+  assert.equal(await page.getAttribute('#config-greeting', 'maxlength'), '200');
+  await page.fill('#config-greeting', '   ');
+  await page.click('[data-testid="config-ok"]');
+  await waitForText('#config-error', 'visible character');
+  await shot('03-config-refused');
+  await page.fill('#config-greeting', 'Hej');
+  await page.click('[data-testid="config-ok"]');
+  await page.waitForSelector('#config-dialog', { state: 'hidden' });
   await page.waitForSelector('[data-testid="uninstall-hello"]');
   assert.notEqual((await page.textContent('[data-testid="app-status-hello"]')).trim(), 'Not installed');
   const text = await confirmVia('[data-testid="uninstall-hello"]');

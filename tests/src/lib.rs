@@ -42,8 +42,6 @@ pub const TRANSACTIONS_VAR: &str = "PORTICO_TEST_STORE_TRANSACTIONS";
 /// Points `cfg` at the store `PORTICO_TEST_STORE` asks for. An unknown value or a missing URI
 /// fails the test: a suite meant for MongoDB never quietly runs on the embedded store.
 fn test_store(cfg: &mut Config) {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
     let kind = std::env::var(STORE_VAR).unwrap_or_default();
     match kind.as_str() {
         "" | "embedded" => {}
@@ -51,15 +49,13 @@ fn test_store(cfg: &mut Config) {
             let uri = std::env::var(MONGODB_URI_VAR).unwrap_or_else(|_| {
                 panic!("{STORE_VAR}=mongodb needs {MONGODB_URI_VAR} (see tests/mongo/run.sh)")
             });
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos();
-            let database = format!(
-                "pt_e2e_{}_{}_{nanos:08x}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            );
+            // One database per data directory: a test that restarts a server on the same
+            // directory (to check what survives a restart) gets the same database back, and
+            // every other server a fresh one.
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            cfg.store.data_dir.hash(&mut h);
+            let database = format!("pt_e2e_{}_{:016x}", std::process::id(), h.finish());
             let mut env = vec![
                 ("PORTICO_STORE__KIND".to_string(), "mongodb".to_string()),
                 ("PORTICO_STORE__URI".to_string(), uri),
@@ -99,8 +95,8 @@ impl TestServer {
         cfg.server.workers = 2;
         cfg.server.shutdown_timeout_secs = 1;
         cfg.admin.token = Some(Secret::new(ADMIN_TOKEN.into()));
-        test_store(&mut cfg);
         tweak(&mut cfg);
+        test_store(&mut cfg);
         let portico = server::build(&cfg, registry::builtin().unwrap())
             .await
             .unwrap();

@@ -411,12 +411,109 @@ function renderApps() {
 }
 
 async function install(app, button) {
+  if (app.config && app.config.length) {
+    // The app describes its settings: ask for them first (the host checks them again).
+    const installed = await configDialog(app);
+    if (installed) {
+      await loadInstallations();
+      notify(`${app.name} installed.`);
+    }
+    return;
+  }
   await busy(button, async () => {
     clearMessages();
     await api('POST', `${orgPath()}/installations`, { json: { kind: app.kind } });
     await loadInstallations();
     notify(`${app.name} installed.`);
     if (app.kind === 'carddav') $('carddav-title').focus();
+  });
+}
+
+/** One form control for a manifest setting (`ConfigField`), labelled, with its help text. */
+function configControl(field) {
+  const id = `config-${field.name}`;
+  const kind = field.kind || {};
+  const dflt = field.default;
+  let input;
+  if (kind.type === 'boolean') {
+    input = el('input', { type: 'checkbox', id, name: field.name });
+    input.checked = dflt === true;
+  } else if (kind.type === 'choice') {
+    input = el('select', { id, name: field.name },
+      ...(kind.options || []).map((o) => el('option', { value: o, text: o })));
+    if (typeof dflt === 'string') input.value = dflt;
+  } else if (kind.type === 'integer') {
+    input = el('input', { type: 'number', id, name: field.name, step: '1', min: String(kind.min), max: String(kind.max) });
+    if (typeof dflt === 'number') input.value = String(dflt);
+  } else {
+    input = el('input', { type: 'text', id, name: field.name, maxlength: String(kind.max_len || 1000) });
+    if (typeof dflt === 'string') input.value = dflt;
+  }
+  if (field.required) input.required = true;
+  const helpId = `${id}-help`;
+  if (field.help) input.setAttribute('aria-describedby', helpId);
+  return el('div', { class: 'field' },
+    el('label', { for: id, text: field.label + (field.required ? ' (required)' : '') }),
+    input,
+    field.help ? el('p', { class: 'hint', id: helpId, text: field.help }) : null);
+}
+
+/** The config object from the dialog's controls (empty text and numbers are left out). */
+function configValues(app) {
+  const config = {};
+  for (const field of app.config) {
+    const input = $(`config-${field.name}`);
+    const type = (field.kind || {}).type;
+    if (type === 'boolean') config[field.name] = input.checked;
+    else if (type === 'integer') {
+      if (input.value !== '') config[field.name] = Number(input.value);
+    } else if (input.value !== '') config[field.name] = input.value;
+  }
+  return config;
+}
+
+/**
+ * Shows the app's settings form and installs with what the owner enters. The host's answer to
+ * bad input (422, with the app's own message from its validate hook) is shown in the dialog,
+ * which stays open. Resolves true once installed, false when cancelled.
+ */
+function configDialog(app) {
+  const dialog = $('config-dialog');
+  $('config-title').textContent = `Install ${app.name}`;
+  $('config-error').textContent = '';
+  $('config-fields').replaceChildren(...app.config.map(configControl));
+  return new Promise((resolve) => {
+    const form = $('config-form');
+    const cancel = $('config-cancel');
+    let done = false;
+    const finish = (ok) => {
+      if (done) return;
+      done = true;
+      form.removeEventListener('submit', onSubmit);
+      cancel.removeEventListener('click', onCancel);
+      dialog.close();
+      resolve(ok);
+    };
+    const onCancel = () => finish(false);
+    const onSubmit = async (e) => {
+      e.preventDefault();
+      $('config-error').textContent = '';
+      $('config-ok').disabled = true;
+      try {
+        await api('POST', `${orgPath()}/installations`, { json: { kind: app.kind, config: configValues(app) } });
+        finish(true);
+      } catch (err) {
+        $('config-error').textContent = messageOf(err);
+      } finally {
+        $('config-ok').disabled = false;
+      }
+    };
+    form.addEventListener('submit', onSubmit);
+    cancel.addEventListener('click', onCancel);
+    dialog.addEventListener('close', () => finish(false), { once: true });
+    dialog.showModal();
+    const first = $('config-fields').querySelector('input, select');
+    if (first) first.focus();
   });
 }
 

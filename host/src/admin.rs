@@ -29,6 +29,31 @@ impl AdminState {
         admin_auth::authorize(req, &self.portico, self.token_hash.as_ref()).await
     }
 
+    /// Writes an audit entry for an admin operation.
+    async fn audit(
+        &self,
+        req: &HttpRequest,
+        who: &Principal,
+        action: &str,
+        org: Option<&OrgId>,
+        installation: Option<&InstallationId>,
+        details: serde_json::Value,
+    ) {
+        let addr = admin_auth::client_addr(req);
+        crate::audit::record(
+            &self.portico,
+            crate::audit::Record {
+                action,
+                actor: &who.actor(),
+                address: Some(&addr),
+                org,
+                installation,
+                details,
+            },
+        )
+        .await;
+    }
+
     /// The caller, who must be allowed to act on `org` (the id is parsed first).
     async fn caller_for(
         &self,
@@ -123,7 +148,16 @@ async fn sign_in(req: HttpRequest, body: web::Bytes, s: S) -> R {
     let (who, token_key) =
         admin_auth::check_token(&s.portico, s.token_hash.as_ref(), &addr, &input.token).await?;
     let (cookie, view) = admin_auth::open_session(&s.portico, &who, token_key).await?;
-    tracing::info!(scope = who.scope(), org = ?who.org(), addr, "admin page sign-in");
+    let org = who.org().cloned();
+    s.audit(
+        &req,
+        &who,
+        "admin.signed_in",
+        org.as_ref(),
+        None,
+        serde_json::Value::Null,
+    )
+    .await;
     Ok(HttpResponse::Ok()
         .insert_header((
             "Set-Cookie",
@@ -210,9 +244,13 @@ struct NewOrg {
 )]
 #[post("/api/orgs")]
 async fn create_org(req: HttpRequest, body: web::Bytes, s: S) -> R {
-    s.caller(&req).await?.check_admin()?;
+    let who = s.caller(&req).await?;
+    who.check_admin()?;
     let n: NewOrg = json(&body)?;
     let org = s.portico.create_org(&n.slug, &n.name, n.id).await?;
+    let details = serde_json::json!({ "slug": org.slug });
+    s.audit(&req, &who, "org.created", Some(&org.id), None, details)
+        .await;
     Ok(HttpResponse::Created().json(org))
 }
 
@@ -316,13 +354,26 @@ struct NewInstallation {
 )]
 #[post("/api/orgs/{org}/installations")]
 async fn install(req: HttpRequest, path: web::Path<String>, body: web::Bytes, s: S) -> R {
-    let (_, org) = s.caller_for(&req, &path).await?;
+    let (who, org) = s.caller_for(&req, &path).await?;
     let n: NewInstallation = json(&body)?;
     let input = InstallInput {
         config: n.config,
         secrets: n.secrets,
     };
     let out = s.portico.install(&org, &n.kind, input, n.id).await?;
+    if out.created {
+        let details = serde_json::json!({ "kind": n.kind });
+        let id = out.installation.id.clone();
+        s.audit(
+            &req,
+            &who,
+            "installation.installed",
+            Some(&org),
+            Some(&id),
+            details,
+        )
+        .await;
+    }
     Ok(if out.created {
         HttpResponse::Created()
     } else {
@@ -402,9 +453,22 @@ async fn run_action(
     s: S,
 ) -> R {
     let (o, i, name) = path.into_inner();
-    let (_, org) = s.caller_for(&req, &o).await?;
+    let (who, org) = s.caller_for(&req, &o).await?;
     let input: serde_json::Value = json(&body)?;
-    let done = s.portico.action(&org, &inst_id(&i)?, &name, input).await?;
+    let inst = inst_id(&i)?;
+    let done = s.portico.action(&org, &inst, &name, input).await?;
+    if done.changed {
+        let details = serde_json::json!({ "action": name });
+        s.audit(
+            &req,
+            &who,
+            "installation.action",
+            Some(&org),
+            Some(&inst),
+            details,
+        )
+        .await;
+    }
     Ok(match done.file {
         Some(file) => file_response(file),
         None => HttpResponse::Ok().json(serde_json::json!({ "result": done.result })),
@@ -494,8 +558,18 @@ async fn qr(req: HttpRequest, s: S) -> R {
 #[delete("/api/orgs/{org}/installations/{inst}")]
 async fn uninstall(req: HttpRequest, path: web::Path<(String, String)>, s: S) -> R {
     let (o, i) = path.into_inner();
-    let (_, org) = s.caller_for(&req, &o).await?;
-    s.portico.uninstall(&org, &inst_id(&i)?).await?;
+    let (who, org) = s.caller_for(&req, &o).await?;
+    let inst = inst_id(&i)?;
+    s.portico.uninstall(&org, &inst).await?;
+    s.audit(
+        &req,
+        &who,
+        "installation.uninstalled",
+        Some(&org),
+        Some(&inst),
+        serde_json::Value::Null,
+    )
+    .await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -783,6 +857,9 @@ async fn mint_token(req: HttpRequest, path: web::Path<String>, body: web::Bytes,
     s.portico.org(&org).await?;
     let n: NewToken = json(&body)?;
     let (record, token) = admin_auth::mint_token(&s.portico, &org, &n.label).await?;
+    let details = serde_json::json!({ "token_id": record.id, "label": record.label });
+    s.audit(&req, &who, "token.minted", Some(&org), None, details)
+        .await;
     Ok(HttpResponse::Created().json(MintedToken { record, token }))
 }
 
@@ -818,6 +895,9 @@ async fn revoke_token(req: HttpRequest, path: web::Path<(String, String)>, s: S)
     let (who, org) = s.caller_for(&req, &o).await?;
     who.check_admin()?;
     admin_auth::revoke_token(&s.portico, &org, &id).await?;
+    let details = serde_json::json!({ "token_id": id });
+    s.audit(&req, &who, "token.revoked", Some(&org), None, details)
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -869,9 +949,18 @@ struct RegisteredWebhook {
     secret: String,
 }
 
-async fn register_webhook(s: &AdminState, org: Option<&OrgId>, body: &[u8]) -> R {
+async fn register_webhook(
+    s: &AdminState,
+    req: &HttpRequest,
+    who: &Principal,
+    org: Option<&OrgId>,
+    body: &[u8],
+) -> R {
     let n: NewWebhook = json(body)?;
     let (endpoint, secret) = crate::webhooks::register(&s.portico, org, &n.url, n.events).await?;
+    let details = serde_json::json!({ "endpoint": endpoint.id, "url": endpoint.url });
+    s.audit(req, who, "webhook.registered", org, None, details)
+        .await;
     Ok(HttpResponse::Created().json(RegisteredWebhook { endpoint, secret }))
 }
 
@@ -892,9 +981,9 @@ async fn create_org_webhook(
     body: web::Bytes,
     s: S,
 ) -> R {
-    let (_, org) = s.caller_for(&req, &path).await?;
+    let (who, org) = s.caller_for(&req, &path).await?;
     s.portico.org(&org).await?;
-    register_webhook(&s, Some(&org), &body).await
+    register_webhook(&s, &req, &who, Some(&org), &body).await
 }
 
 /// The organization's webhook endpoints with their recent delivery attempts.
@@ -922,8 +1011,11 @@ async fn list_org_webhooks(req: HttpRequest, path: web::Path<String>, s: S) -> R
 #[delete("/api/orgs/{org}/webhooks/{id}")]
 async fn delete_org_webhook(req: HttpRequest, path: web::Path<(String, String)>, s: S) -> R {
     let (o, id) = path.into_inner();
-    let (_, org) = s.caller_for(&req, &o).await?;
+    let (who, org) = s.caller_for(&req, &o).await?;
     crate::webhooks::remove(&s.portico, Some(&org), &id).await?;
+    let details = serde_json::json!({ "endpoint": id });
+    s.audit(&req, &who, "webhook.deleted", Some(&org), None, details)
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -938,8 +1030,9 @@ async fn delete_org_webhook(req: HttpRequest, path: web::Path<(String, String)>,
 )]
 #[post("/api/webhooks")]
 async fn create_platform_webhook(req: HttpRequest, body: web::Bytes, s: S) -> R {
-    s.caller(&req).await?.check_admin()?;
-    register_webhook(&s, None, &body).await
+    let who = s.caller(&req).await?;
+    who.check_admin()?;
+    register_webhook(&s, &req, &who, None, &body).await
 }
 
 /// The platform webhook endpoints (global admin only).
@@ -961,8 +1054,12 @@ async fn list_platform_webhooks(req: HttpRequest, s: S) -> R {
 )]
 #[delete("/api/webhooks/{id}")]
 async fn delete_platform_webhook(req: HttpRequest, path: web::Path<String>, s: S) -> R {
-    s.caller(&req).await?.check_admin()?;
+    let who = s.caller(&req).await?;
+    who.check_admin()?;
     crate::webhooks::remove(&s.portico, None, &path).await?;
+    let details = serde_json::json!({ "endpoint": path.as_str() });
+    s.audit(&req, &who, "webhook.deleted", None, None, details)
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -977,9 +1074,58 @@ async fn delete_platform_webhook(req: HttpRequest, path: web::Path<String>, s: S
 )]
 #[post("/api/keys/rotate")]
 async fn rotate_keys(req: HttpRequest, s: S) -> R {
-    s.caller(&req).await?.check_admin()?;
+    let who = s.caller(&req).await?;
+    who.check_admin()?;
     let report = crate::keys::rotate(&s.portico).await?;
+    let details = serde_json::json!({
+        "active_key": report.active_key,
+        "values_resealed": report.values_resealed,
+        "complete": report.complete,
+    });
+    s.audit(&req, &who, "keys.rotated", None, None, details)
+        .await;
     Ok(HttpResponse::Ok().json(report))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    /// How many entries (newest first), 1–1000, default 100.
+    limit: Option<usize>,
+}
+
+/// The audit log, newest first (global admin only): installs, uninstalls, password
+/// regenerations and other changing actions, tokens, webhook endpoints, key rotations, sign-ins
+/// and lockouts.
+#[utoipa::path(
+    tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "Entries", body = [crate::audit::Entry]),
+        (status = 403, description = "Global admin only"),
+    )
+)]
+#[get("/api/audit")]
+async fn audit_log(req: HttpRequest, s: S) -> R {
+    s.caller(&req).await?.check_admin()?;
+    let q: AuditQuery = query(&req)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(HttpResponse::Ok().json(crate::audit::recent(&s.portico, None, limit).await?))
+}
+
+/// The organization's audit entries, newest first.
+#[utoipa::path(
+    tag = "audit",
+    params(("org" = String, Path, description = "Organization id"), AuditQuery),
+    responses((status = 200, description = "Entries", body = [crate::audit::Entry]))
+)]
+#[get("/api/orgs/{org}/audit")]
+async fn org_audit_log(req: HttpRequest, path: web::Path<String>, s: S) -> R {
+    let (_, org) = s.caller_for(&req, &path).await?;
+    let q: AuditQuery = query(&req)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(HttpResponse::Ok().json(crate::audit::recent(&s.portico, Some(&org), limit).await?))
 }
 
 /// This document.
@@ -1030,7 +1176,9 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(create_platform_webhook)
         .service(list_platform_webhooks)
         .service(delete_platform_webhook)
-        .service(rotate_keys);
+        .service(rotate_keys)
+        .service(audit_log)
+        .service(org_audit_log);
 }
 
 /// The OpenAPI document of the admin API, collected from [`routes`].

@@ -81,6 +81,14 @@ impl Principal {
         }
     }
 
+    /// Who this is, for the audit log: `admin` or `org-token:{id}`.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::Admin => "admin".into(),
+            Principal::Org { token_id, .. } => format!("org-token:{token_id}"),
+        }
+    }
+
     /// The organization of an organization-scoped caller.
     pub fn org(&self) -> Option<&OrgId> {
         match self {
@@ -196,7 +204,23 @@ pub async fn check_token(
             Ok(p)
         }
         None => {
-            limiter.failure(LIMIT_SCOPE, addr);
+            if let Some(lock) = limiter.failure(LIMIT_SCOPE, addr) {
+                crate::audit::record(
+                    portico,
+                    crate::audit::Record {
+                        action: "auth.locked_out",
+                        actor: "client",
+                        address: Some(addr),
+                        org: None,
+                        installation: None,
+                        details: serde_json::json!({
+                            "scope": "admin",
+                            "lockout_secs": lock.as_secs(),
+                        }),
+                    },
+                )
+                .await;
+            }
             tracing::warn!(addr, "admin authentication failed");
             Err(unauthorized())
         }

@@ -54,6 +54,15 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Seconds in-flight requests get to finish on SIGTERM.
     pub shutdown_timeout_secs: u64,
+    /// A client must send the whole request head (line and headers) within this many
+    /// milliseconds of connecting or of its previous request (slow clients are cut off: 408).
+    pub request_head_timeout_ms: u64,
+    /// The whole request body must arrive within this many seconds (else 408).
+    pub body_timeout_secs: u64,
+    /// How long an idle keep-alive connection stays open, in seconds (0: no keep-alive).
+    pub keep_alive_secs: u64,
+    /// Most open connections per worker; further ones wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +73,10 @@ impl Default for ServerConfig {
             body_limit: 16 * 1024 * 1024,
             workers: 0,
             shutdown_timeout_secs: 30,
+            request_head_timeout_ms: 5_000,
+            body_timeout_secs: 60,
+            keep_alive_secs: 30,
+            max_connections: 10_000,
         }
     }
 }
@@ -173,8 +186,41 @@ where
 pub struct AdminConfig {
     /// Bearer token for `/admin/api` (none: the admin API is closed).
     pub token: Option<Secret<String>>,
+    /// The token's SHA-256 as 64 hex digits, instead of `token`, so the configuration holds
+    /// nothing that signs in (`printf %s "$TOKEN" | sha256sum`).
+    pub token_sha256: Option<String>,
     /// Link template to a customer in the platform admin (`{org}`, `{customer}`).
     pub customer_url: Option<String>,
+}
+
+impl AdminConfig {
+    /// The SHA-256 of the admin token, from `token` or `token_sha256` (not both).
+    pub fn token_digest(&self) -> Result<Option<[u8; 32]>, ConfigError> {
+        match (&self.token, &self.token_sha256) {
+            (Some(_), Some(_)) => Err(ConfigError::Invalid(
+                "admin.token and admin.token_sha256 are both set; keep one".into(),
+            )),
+            (Some(t), None) => Ok(Some(crate::admin::token_hash(t.expose()))),
+            (None, Some(hex)) => {
+                let hex = hex.trim();
+                let bytes: Option<Vec<u8>> = (hex.len() == 64)
+                    .then(|| {
+                        (0..32)
+                            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+                            .collect()
+                    })
+                    .flatten();
+                match bytes.and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+                    Some(d) => Ok(Some(d)),
+                    None => Err(ConfigError::Invalid(
+                        "admin.token_sha256 must be 64 hex digits (the SHA-256 of the token)"
+                            .into(),
+                    )),
+                }
+            }
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 /// Logging settings.
@@ -323,6 +369,36 @@ mod tests {
         assert!(err.contains("colour"), "{err}");
         let err = Config::load(None, vec![], &[("nope.x".into(), "1".into())]).unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn admin_token_as_a_hash() {
+        let digest = crate::admin::token_hash("s3cret");
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let c = Config::load(
+            None,
+            vec![("PORTICO_ADMIN__TOKEN_SHA256".into(), hex.clone())],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.admin.token_digest().unwrap(), Some(digest));
+        let both = Config::load(
+            None,
+            vec![
+                ("PORTICO_ADMIN__TOKEN_SHA256".into(), hex),
+                ("PORTICO_ADMIN__TOKEN".into(), "s3cret".into()),
+            ],
+            &[],
+        )
+        .unwrap();
+        assert!(both.admin.token_digest().is_err());
+        let bad = Config::load(
+            None,
+            vec![("PORTICO_ADMIN__TOKEN_SHA256".into(), "abc".into())],
+            &[],
+        )
+        .unwrap();
+        assert!(bad.admin.token_digest().is_err());
     }
 
     #[test]

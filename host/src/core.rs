@@ -192,6 +192,8 @@ pub struct ActionDone {
     pub result: serde_json::Value,
     /// The file, for file actions.
     pub file: Option<portico_sdk::ActionFile>,
+    /// Whether the action changed the installation (e.g. a new password).
+    pub changed: bool,
 }
 
 /// What a bulk import did.
@@ -614,6 +616,7 @@ impl Portico {
             .app
             .action(&self.context(&org, &inst), name, input)
             .await?;
+        let changed = out.installation.is_some();
         if let Some(mut next) = out.installation {
             next.id = inst.id.clone();
             next.org_id = inst.org_id.clone();
@@ -635,6 +638,7 @@ impl Portico {
         Ok(ActionDone {
             result: out.result,
             file: out.file,
+            changed,
         })
     }
 

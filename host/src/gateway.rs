@@ -17,6 +17,8 @@ pub struct GatewayState {
     pub portico: Arc<Portico>,
     /// Largest accepted body.
     pub body_limit: usize,
+    /// How long a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
 }
 
 const ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS, PROPFIND, PROPPATCH, REPORT, MKCOL, COPY, MOVE, LOCK, UNLOCK";
@@ -126,6 +128,7 @@ async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
+    timeout: std::time::Duration,
 ) -> Result<Bytes, HttpResponse> {
     let too_large = || json_error(req, ErrorKind::PayloadTooLarge, "request body too large");
     if let Some(len) = req
@@ -139,13 +142,30 @@ async fn read_body(
         }
     }
     let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|_| json_error(req, ErrorKind::BadRequest, "could not read body"))?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
+    // A client that trickles its body is cut off: the whole body must arrive within
+    // `timeout` (the head has its own limit, `server.request_head_timeout_ms`).
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk =
+                chunk.map_err(|_| json_error(req, ErrorKind::BadRequest, "could not read body"))?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
+        Ok(())
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(r) => r?,
+        Err(_) => {
+            let mut b = HttpResponse::RequestTimeout();
+            cors(req, &mut b);
+            b.insert_header(("Connection", "close"));
+            return Err(b.json(crate::error::error_body(
+                ErrorKind::BadRequest,
+                "the request body did not arrive in time",
+            )));
+        }
     }
     Ok(body.freeze())
 }
@@ -301,7 +321,7 @@ async fn serve(
         return throttled(req, wait.as_secs().max(1));
     }
     let had_credentials = req.headers().contains_key("authorization");
-    let body = match read_body(req, payload, state.body_limit).await {
+    let body = match read_body(req, payload, state.body_limit, state.body_timeout).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
@@ -312,7 +332,9 @@ async fn serve(
         Ok(r) => {
             // An app's 401 is a failed authentication; a success with credentials resets.
             if r.status == http::StatusCode::UNAUTHORIZED && had_credentials {
-                limiter.failure(inst.id.as_str(), addr);
+                if let Some(lock) = limiter.failure(inst.id.as_str(), addr) {
+                    audit_lockout(portico, inst, addr, lock).await;
+                }
             } else if had_credentials && r.status.as_u16() < 400 {
                 limiter.success(inst.id.as_str(), addr);
             }
@@ -328,6 +350,27 @@ async fn serve(
             r
         }
     }
+}
+
+/// Writes a lockout of a client address (too many failed logins) to the audit log.
+async fn audit_lockout(
+    portico: &crate::core::Portico,
+    inst: &portico_sdk::Installation,
+    addr: &str,
+    lock: std::time::Duration,
+) {
+    crate::audit::record(
+        portico,
+        crate::audit::Record {
+            action: "auth.locked_out",
+            actor: "client",
+            address: Some(addr),
+            org: Some(&inst.org_id),
+            installation: Some(&inst.id),
+            details: serde_json::json!({ "kind": inst.kind, "lockout_secs": lock.as_secs() }),
+        },
+    )
+    .await;
 }
 
 /// Logs, counts and records a served request.
@@ -451,7 +494,7 @@ pub async fn well_known(
     let Some((inst, reg)) = targets.pop() else {
         return challenge(&req);
     };
-    let body = match read_body(&req, payload, state.body_limit).await {
+    let body = match read_body(&req, payload, state.body_limit, state.body_timeout).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
@@ -474,7 +517,9 @@ pub async fn well_known(
     match reg.app.well_known(&cx, &name, app_req).await {
         Ok(r) => {
             if r.status == http::StatusCode::UNAUTHORIZED {
-                p.limiter.failure(inst.id.as_str(), &addr);
+                if let Some(lock) = p.limiter.failure(inst.id.as_str(), &addr) {
+                    audit_lockout(p, &inst, &addr, lock).await;
+                }
             } else if r.status.as_u16() < 400 {
                 p.limiter.success(inst.id.as_str(), &addr);
             }

@@ -2,6 +2,7 @@
 //! secret sealing. The `portico` binary is a thin command-line layer over this crate.
 pub mod admin;
 pub mod admin_auth;
+pub mod audit;
 pub mod config;
 pub mod console;
 pub mod core;

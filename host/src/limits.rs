@@ -49,8 +49,9 @@ impl FailureLimiter {
             .filter(|d| !d.is_zero())
     }
 
-    /// Records a failed authentication.
-    pub fn failure(&self, scope: &str, addr: &str) {
+    /// Records a failed authentication. Returns the lockout it started, if this failure locked
+    /// the address out (callers write it to the audit log).
+    pub fn failure(&self, scope: &str, addr: &str) -> Option<Duration> {
         if self.entries.len() >= MAX_ENTRIES {
             self.evict();
         }
@@ -78,7 +79,9 @@ impl FailureLimiter {
                 lockout_secs = lock.as_secs(),
                 "authentication lockout"
             );
+            return Some(lock);
         }
+        None
     }
 
     /// Records a success: the address starts afresh.

@@ -125,6 +125,7 @@ pub fn start(
     let gateway_state = web::Data::new(GatewayState {
         portico: portico.clone(),
         body_limit,
+        body_timeout: std::time::Duration::from_secs(cfg.server.body_timeout_secs.max(1)),
     });
     let openapi = admin::openapi()
         .to_pretty_json()
@@ -133,9 +134,8 @@ pub fn start(
         portico: portico.clone(),
         token_hash: cfg
             .admin
-            .token
-            .as_ref()
-            .map(|t| admin::token_hash(t.expose())),
+            .token_digest()
+            .map_err(|e| std::io::Error::other(e.to_string()))?,
         openapi,
     });
     let portico_data = web::Data::new(portico.clone());
@@ -159,6 +159,18 @@ pub fn start(
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(cfg.server.shutdown_timeout_secs)
+    // Slow clients (slowloris): the head must arrive in time, and idle connections close.
+    // Header count and size are bounded by actix-http itself (at most 96 headers and 32 KiB
+    // of head; beyond: 431 or 400 and the connection closes).
+    .client_request_timeout(std::time::Duration::from_millis(
+        cfg.server.request_head_timeout_ms.max(100),
+    ))
+    .client_disconnect_timeout(std::time::Duration::from_secs(2))
+    .keep_alive(match cfg.server.keep_alive_secs {
+        0 => actix_web::http::KeepAlive::Disabled,
+        n => actix_web::http::KeepAlive::Timeout(std::time::Duration::from_secs(n)),
+    })
+    .max_connections(cfg.server.max_connections.max(1))
     .listen(listener)?;
     if cfg.server.workers > 0 {
         server = server.workers(cfg.server.workers);

@@ -578,6 +578,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/api/webhooks"),
     ("delete", "/admin/api/webhooks/{id}"),
     ("post", "/admin/api/keys/rotate"),
+    ("get", "/admin/api/audit"),
+    ("get", "/admin/api/orgs/{org}/audit"),
 ];
 
 #[tokio::test]

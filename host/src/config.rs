@@ -88,7 +88,7 @@ pub struct TlsConfig {
     /// PEM private key of that certificate (PKCS#8, RSA or EC).
     pub key_file: PathBuf,
     /// Also listen for plain HTTP here (e.g. `0.0.0.0:80`) and answer every request with a
-    /// 308 redirect to the same path and query on the public HTTPS origin.
+    /// 308 redirect to the same path and query on the public HTTPS origin. Blank: off.
     #[serde(default)]
     pub redirect_http_listen: Option<String>,
 }

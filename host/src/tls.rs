@@ -248,7 +248,12 @@ impl Tls {
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
             .with_no_client_auth()
             .with_cert_resolver(certs.clone());
-        let redirect = match &files.redirect_http_listen {
+        // Blank means off (an environment variable or flag cannot remove a file's setting).
+        let redirect_addr = files
+            .redirect_http_listen
+            .as_ref()
+            .filter(|a| !a.trim().is_empty());
+        let redirect = match redirect_addr {
             Some(addr) => Some(TcpListener::bind(addr).map_err(|reason| TlsError::Listen {
                 addr: addr.clone(),
                 reason,

@@ -26,6 +26,8 @@ pub enum ConfigError {
 pub struct Config {
     /// HTTP server.
     pub server: ServerConfig,
+    /// HTTP protocol settings: built-in TLS.
+    pub http: HttpConfig,
     /// Storage.
     pub store: StoreConfig,
     /// Master key for sealed secrets.
@@ -79,6 +81,29 @@ impl Default for ServerConfig {
             max_connections: 10_000,
         }
     }
+}
+
+/// HTTP protocol settings.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Serve HTTPS on `server.listen` with these files (none: plain HTTP, e.g. behind a proxy).
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[http.tls]`: Portico terminates TLS itself (rustls; TLS 1.2 and 1.3, HTTP/1.1). Both files
+/// are read at startup, and again on SIGHUP (a bad new pair keeps the old one serving).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert_file: PathBuf,
+    /// PEM private key of that certificate (PKCS#8, RSA or EC).
+    pub key_file: PathBuf,
+    /// Also listen for plain HTTP here (e.g. `0.0.0.0:80`) and answer every request with a
+    /// 308 redirect to the same path and query on the public HTTPS origin. Blank: off.
+    #[serde(default)]
+    pub redirect_http_listen: Option<String>,
 }
 
 /// Which store backend.
@@ -244,7 +269,16 @@ impl Config {
     pub fn public_url(&self) -> String {
         match &self.server.public_url {
             Some(u) => u.trim_end_matches('/').to_owned(),
-            None => format!("http://{}", self.server.listen),
+            None => format!("{}://{}", self.scheme(), self.server.listen),
+        }
+    }
+
+    /// `https` when Portico serves TLS itself (`[http.tls]`), else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.http.tls.is_some() {
+            "https"
+        } else {
+            "http"
         }
     }
 
@@ -484,6 +518,43 @@ mod tests {
         );
         let d = Config::load(None, vec![], &[]).unwrap();
         assert!(d.secrets.previous_keys.is_empty() && d.secrets.previous_key_files.is_empty());
+    }
+
+    #[test]
+    fn http_tls_from_toml_env_and_flags() {
+        let d = Config::load(None, vec![], &[]).unwrap();
+        assert!(d.http.tls.is_none());
+        assert_eq!(d.public_url(), "http://127.0.0.1:8080");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(
+            &file,
+            "[http.tls]\ncert_file = \"/toml/cert.pem\"\nkey_file = \"/toml/key.pem\"\n",
+        )
+        .unwrap();
+        let env = vec![(
+            "PORTICO_HTTP__TLS__CERT_FILE".to_string(),
+            "/env/cert.pem".to_string(),
+        )];
+        let flags = vec![(
+            "http.tls.redirect_http_listen".to_string(),
+            "0.0.0.0:80".to_string(),
+        )];
+        let c = Config::load(Some(&file), env, &flags).unwrap();
+        let tls = c.http.tls.as_ref().unwrap();
+        assert_eq!(tls.cert_file, PathBuf::from("/env/cert.pem"));
+        assert_eq!(tls.key_file, PathBuf::from("/toml/key.pem"));
+        assert_eq!(tls.redirect_http_listen.as_deref(), Some("0.0.0.0:80"));
+        assert_eq!(c.public_url(), "https://127.0.0.1:8080");
+        // A half-given table names what is missing; an unknown key is refused by name.
+        let env = vec![("PORTICO_HTTP__TLS__CERT_FILE".to_string(), "/c".to_string())];
+        let err = Config::load(None, env, &[]).unwrap_err().to_string();
+        assert!(err.contains("key_file"), "{err}");
+        let flags = vec![("http.tls.chain".to_string(), "/c".to_string())];
+        let err = Config::load(Some(&file), vec![], &flags)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("chain"), "{err}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod secrets;
 pub mod server;
 pub mod setup;
 pub mod store;
+pub mod tls;
 pub mod webhooks;
 
 pub use crate::config::Config;

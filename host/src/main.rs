@@ -7,7 +7,7 @@ use portico_host::secrets::Sealer;
 use portico_host::store::embedded::EmbeddedStore;
 use portico_host::store::mongo::{self, MongoStore};
 use portico_host::store::{copy, Store};
-use portico_host::{demo, keys, registry, server, Portico};
+use portico_host::{demo, keys, registry, server, tls, Portico};
 use portico_sdk::{InstallInput, InstallationId, OrgId, Secret};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -245,18 +245,22 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { .. } => {
             let listener = TcpListener::bind(&cfg.server.listen)
                 .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
+            let tls = tls::Tls::from_config(&cfg)?;
             if cfg.server.public_url.is_none() {
-                cfg.server.public_url = Some(format!("http://{}", listener.local_addr()?));
+                let origin = format!("{}://{}", cfg.scheme(), listener.local_addr()?);
+                cfg.server.public_url = Some(origin);
             }
             let portico = rt.block_on(server::build(&cfg, registry::builtin()?))?;
             eprintln!("portico listening on {}", cfg.public_url());
-            rt.block_on(async { server::start(portico, &cfg, listener)?.await })?;
+            rt.block_on(async { server::start_with_tls(portico, &cfg, listener, tls)?.await })?;
         }
         Command::Demo { .. } => {
             let listener = TcpListener::bind(&cfg.server.listen)
                 .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
+            let tls = tls::Tls::from_config(&cfg)?;
             if cfg.server.public_url.is_none() {
-                cfg.server.public_url = Some(format!("http://{}", listener.local_addr()?));
+                let origin = format!("{}://{}", cfg.scheme(), listener.local_addr()?);
+                cfg.server.public_url = Some(origin);
             }
             let data_dir = cfg.store.data_dir.clone();
             let token = match &cfg.admin.token {
@@ -292,7 +296,7 @@ fn main() -> anyhow::Result<()> {
                 "Example app (hello): {}  (Authorization: Bearer {})",
                 creds.hello_url, creds.hello_token
             );
-            rt.block_on(async { server::start(portico, &cfg, listener)?.await })?;
+            rt.block_on(async { server::start_with_tls(portico, &cfg, listener, tls)?.await })?;
         }
         Command::Org(cmd) => {
             let portico = rt.block_on(server::build(&cfg, registry::builtin()?))?;

@@ -116,10 +116,24 @@ async fn readyz(s: web::Data<GatewayState>) -> HttpResponse {
 
 /// Starts the HTTP server on `listener`. The returned server stops gracefully on SIGTERM/SIGINT:
 /// it stops accepting, lets in-flight requests finish (up to the configured timeout), then ends.
+/// With `[http.tls]` it serves HTTPS (see [`start_with_tls`]).
 pub fn start(
     portico: Arc<Portico>,
     cfg: &Config,
     listener: TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    let tls = crate::tls::Tls::from_config(cfg).map_err(std::io::Error::other)?;
+    start_with_tls(portico, cfg, listener, tls)
+}
+
+/// [`start`] with the TLS settings already loaded (by [`crate::tls::Tls::from_config`], so that
+/// a bad certificate stops startup early): HTTPS on `listener` when `tls` is given, with
+/// certificate reload on SIGHUP and the optional HTTP redirect listener.
+pub fn start_with_tls(
+    portico: Arc<Portico>,
+    cfg: &Config,
+    listener: TcpListener,
+    tls: Option<crate::tls::Tls>,
 ) -> std::io::Result<actix_web::dev::Server> {
     let body_limit = cfg.server.body_limit;
     let gateway_state = web::Data::new(GatewayState {
@@ -140,7 +154,7 @@ pub fn start(
     });
     let portico_data = web::Data::new(portico.clone());
     crate::webhooks::spawn_delivery(&portico);
-    let mut server = HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(gateway_state.clone())
             .app_data(admin_state.clone())
@@ -170,8 +184,14 @@ pub fn start(
         0 => actix_web::http::KeepAlive::Disabled,
         n => actix_web::http::KeepAlive::Timeout(std::time::Duration::from_secs(n)),
     })
-    .max_connections(cfg.server.max_connections.max(1))
-    .listen(listener)?;
+    .max_connections(cfg.server.max_connections.max(1));
+    let mut server = match tls {
+        Some(mut tls) => {
+            tls.start_side_tasks(cfg)?;
+            server.listen_rustls_0_23(listener, tls.server_config())?
+        }
+        None => server.listen(listener)?,
+    };
     if cfg.server.workers > 0 {
         server = server.workers(cfg.server.workers);
     }

@@ -39,6 +39,12 @@ impl HostError {
                     "the store is unavailable; try again".into(),
                 )
             }
+            // Disk full or read-only data: the write was not applied; the client retries
+            // later (503 with Retry-After, for the admin API and CardDAV alike).
+            HostError::Store(e @ (StoreError::Full(_) | StoreError::ReadOnly(_))) => {
+                tracing::error!(error = %e, "store refused a write");
+                (ErrorKind::Unavailable, STORE_CANNOT_WRITE.into())
+            }
             HostError::Store(e) => {
                 tracing::error!(error = %e, "store failure");
                 (ErrorKind::Internal, "internal error".into())
@@ -50,6 +56,10 @@ impl HostError {
         }
     }
 }
+
+/// What a client is told when the store refuses writes (disk full, read-only data).
+pub const STORE_CANNOT_WRITE: &str =
+    "the store cannot write right now (no space left or read-only); try again later";
 
 /// The status for each error kind. The only place this mapping exists.
 pub fn status_of(kind: ErrorKind) -> StatusCode {

@@ -8,10 +8,15 @@ use portico_sdk::{
 };
 use std::sync::Arc;
 
-/// Store failures as app errors: an outage is `Unavailable` (503), anything else `Internal`.
+/// Store failures as app errors: an outage, a full disk or read-only data is `Unavailable`
+/// (503 with Retry-After), anything else `Internal`.
 pub fn store_err(e: StoreError) -> AppError {
     match e {
         StoreError::Unavailable(m) => AppError::unavailable(m),
+        e @ (StoreError::Full(_) | StoreError::ReadOnly(_)) => {
+            tracing::error!(error = %e, "store refused a write");
+            AppError::unavailable(crate::error::STORE_CANNOT_WRITE)
+        }
         other => AppError::internal(other.to_string()),
     }
 }

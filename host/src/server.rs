@@ -8,10 +8,14 @@ use crate::secrets::Sealer;
 use crate::store::embedded::EmbeddedStore;
 use crate::store::mongo::MongoStore;
 use crate::store::Store;
+use actix_web::dev::Service;
+use actix_web::http::ConnectionType;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use portico_sdk::HostLinks;
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Opens the store and the key and builds the host. Async because a MongoDB store connects (and
 /// its client must live on the runtime that serves it).
@@ -114,8 +118,114 @@ async fn readyz(s: web::Data<GatewayState>) -> HttpResponse {
     }
 }
 
-/// Starts the HTTP server on `listener`. The returned server stops gracefully on SIGTERM/SIGINT:
-/// it stops accepting, lets in-flight requests finish (up to the configured timeout), then ends.
+/// Requests being answered, and whether SIGTERM came (answers then close their connection).
+#[derive(Default)]
+struct Drain {
+    in_flight: AtomicUsize,
+    draining: AtomicBool,
+}
+
+/// Counts a request as in flight while it lives.
+struct InFlight(Arc<Drain>);
+
+impl InFlight {
+    fn enter(d: &Arc<Drain>) -> InFlight {
+        d.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(d.clone())
+    }
+}
+
+/// A response body that keeps its request counted as in flight until it is sent (or dropped).
+struct Guarded {
+    body: actix_web::body::BoxBody,
+    _guard: InFlight,
+}
+
+impl actix_web::body::MessageBody for Guarded {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<bytes::Bytes, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// SIGTERM: stop accepting and close the listening socket (new connections are refused), answer
+/// every request already sent on an open connection, each answer closing its connection, and
+/// stop once none has been in progress for a moment, or when the grace period ends (what is
+/// still running then is cut off). SIGINT: stop at once.
+async fn drain_on_signals(
+    handle: actix_web::dev::ServerHandle,
+    listener: TcpListener,
+    drain: Arc<Drain>,
+    grace: Duration,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install the SIGTERM/SIGINT handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {
+            tracing::info!("SIGINT: stopping now");
+            handle.stop(false).await;
+            return;
+        }
+    }
+    let started = Instant::now();
+    tracing::info!("SIGTERM: finishing the requests in progress");
+    drain.draining.store(true, Ordering::SeqCst);
+    handle.pause().await;
+    if let Err(e) = socket2::SockRef::from(&listener).shutdown(std::net::Shutdown::Read) {
+        tracing::warn!(error = %e, "cannot close the listening socket");
+    }
+    drop(listener);
+    // A request sent just before the signal may still be unread: wait for a quiet moment.
+    let mut quiet_since: Option<Instant> = None;
+    while started.elapsed() < grace {
+        if drain.in_flight.load(Ordering::SeqCst) == 0 {
+            if quiet_since.get_or_insert_with(Instant::now).elapsed() >= QUIET {
+                break;
+            }
+        } else {
+            quiet_since = None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let left = drain.in_flight.load(Ordering::SeqCst);
+    if left > 0 {
+        tracing::warn!(
+            requests = left,
+            "grace period over: stopping with requests in progress"
+        );
+    }
+    // Closes the idle connections; forced if the grace period is over.
+    handle.stop(left == 0).await;
+    tracing::info!(took_ms = started.elapsed().as_millis() as u64, "stopped");
+}
+
+/// How long no request must be in progress before a SIGTERM'd server stops.
+const QUIET: Duration = Duration::from_millis(500);
+
+/// Starts the HTTP server on `listener`. The returned server stops gracefully on SIGTERM (see
+/// [`drain_on_signals`]): new connections are refused at once, requests already sent finish
+/// (up to `server.shutdown_timeout_secs`), then it ends. SIGINT stops it at once.
 /// With `[http.tls]` it serves HTTPS (see [`start_with_tls`]).
 pub fn start(
     portico: Arc<Portico>,
@@ -154,7 +264,11 @@ pub fn start_with_tls(
     });
     let portico_data = web::Data::new(portico.clone());
     crate::webhooks::spawn_delivery(&portico);
+    let drain = Arc::new(Drain::default());
+    let drain_app = drain.clone();
+    let listening = listener.try_clone()?;
     let server = HttpServer::new(move || {
+        let drain = drain_app.clone();
         App::new()
             .app_data(gateway_state.clone())
             .app_data(admin_state.clone())
@@ -171,6 +285,24 @@ pub fn start_with_tls(
             }))
             .service(web::scope("/api/apps").default_service(web::to(gateway::gateway)))
             .default_service(web::to(not_found))
+            .wrap_fn(move |req, srv| {
+                let guard = InFlight::enter(&drain);
+                let call = srv.call(req);
+                async move {
+                    let mut res = call.await?;
+                    if guard.0.draining.load(Ordering::SeqCst) {
+                        res.response_mut()
+                            .head_mut()
+                            .set_connection_type(ConnectionType::Close);
+                    }
+                    // The request stays in flight until its body is sent: whole-book listings
+                    // stream long after the handler returned.
+                    Ok(res.map_body(move |_, body| Guarded {
+                        body: actix_web::body::MessageBody::boxed(body),
+                        _guard: guard,
+                    }))
+                }
+            })
     })
     .shutdown_timeout(cfg.server.shutdown_timeout_secs)
     // Slow clients (slowloris): the head must arrive in time, and idle connections close.
@@ -184,7 +316,9 @@ pub fn start_with_tls(
         0 => actix_web::http::KeepAlive::Disabled,
         n => actix_web::http::KeepAlive::Timeout(std::time::Duration::from_secs(n)),
     })
-    .max_connections(cfg.server.max_connections.max(1));
+    .max_connections(cfg.server.max_connections.max(1))
+    // SIGTERM/SIGINT are handled by `drain_on_signals`.
+    .disable_signals();
     let mut server = match tls {
         Some(mut tls) => {
             tls.start_side_tasks(cfg)?;
@@ -195,5 +329,12 @@ pub fn start_with_tls(
     if cfg.server.workers > 0 {
         server = server.workers(cfg.server.workers);
     }
-    Ok(server.run())
+    let server = server.run();
+    tokio::spawn(drain_on_signals(
+        server.handle(),
+        listening,
+        drain,
+        Duration::from_secs(cfg.server.shutdown_timeout_secs),
+    ));
+    Ok(server)
 }

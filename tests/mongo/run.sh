@@ -5,6 +5,7 @@
 #   - the MongoDB store tests (host, `store::mongo`, feature `mongo-tests`): conformance, the
 #     crash and outage cases, `portico store copy` embedded -> MongoDB -> embedded;
 #   - two `portico serve` processes on one database (host/tests/process.rs);
+#   - SIGKILL during concurrent writes, restarted on the same database (host/tests/faults.rs);
 #   - the whole end-to-end suite (`cargo test -p portico-tests`: gateway, admin, CardDAV) on a
 #     MongoDB-backed host (PORTICO_TEST_STORE=mongodb, one database per test server).
 # The end-to-end suite runs with store.transactions = "off" (log-first writes) on nx-27017:
@@ -88,6 +89,8 @@ status=0
 cargo test -p portico-host --features mongo-tests "$@" store::mongo || status=$?
 # Two `portico serve` processes on the same database; `portico store copy` through MongoDB.
 cargo test -p portico-host --features mongo-tests --test process "$@" mongodb || status=$?
+# SIGKILL at random moments during concurrent writes; restarts on the same database.
+cargo test -p portico-host --features mongo-tests --test faults "$@" mongodb || status=$?
 # The end-to-end suite on a MongoDB-backed host.
 PORTICO_TEST_STORE=mongodb PORTICO_TEST_STORE_TRANSACTIONS=$E2E_TRANSACTIONS \
     cargo test -p portico-tests "$@" || status=$?

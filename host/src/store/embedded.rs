@@ -2,6 +2,12 @@
 //! (`Durability::Immediate` is its default), so a write acknowledged to a caller survives a crash
 //! or a `kill -9`. Writes run on the blocking pool; redb serializes write transactions, which
 //! also makes the per-organization change sequence and the uniqueness checks race-free.
+//!
+//! A write the file system refuses (no space, a quota or file-size limit, a read-only or
+//! unwritable data directory) fails as [`StoreError::Full`] / [`StoreError::ReadOnly`] and
+//! writes nothing (the transaction never commits). redb then refuses every operation, reads
+//! included, until the database is reopened, so the store reopens it right away: reads keep
+//! working, and writes work again once space returns.
 use super::{collapse_changes, ChangeLog, Outcome, Store, StoreError};
 use async_trait::async_trait;
 use portico_sdk::{
@@ -11,8 +17,9 @@ use portico_sdk::{
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 type Table = TableDefinition<'static, &'static str, &'static [u8]>;
 const ORGS: Table = TableDefinition::new("orgs");
@@ -48,8 +55,29 @@ fn seq_key(org: &OrgId, seq: u64) -> String {
     key(org, &format!("{seq:020}"))
 }
 
-fn be<E: std::fmt::Display>(e: E) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn be<E: Into<redb::Error>>(e: E) -> StoreError {
+    use std::io::ErrorKind as K;
+    let e: redb::Error = e.into();
+    match &e {
+        redb::Error::Io(io) => match io.kind() {
+            K::StorageFull | K::QuotaExceeded | K::FileTooLarge => StoreError::Full(e.to_string()),
+            K::ReadOnlyFilesystem | K::PermissionDenied => StoreError::ReadOnly(e.to_string()),
+            // Any other I/O failure also stops redb until it is reopened (which `write` does).
+            _ => StoreError::Unavailable(format!("store I/O failed: {e}")),
+        },
+        redb::Error::PreviousIo => {
+            StoreError::Unavailable("the store is reopening after an I/O failure".into())
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// Whether `e` came from an I/O failure, after which redb must be reopened.
+fn io_failed(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Full(_) | StoreError::ReadOnly(_) | StoreError::Unavailable(_)
+    )
 }
 
 fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
@@ -63,7 +91,23 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
 /// The redb-backed store.
 #[derive(Clone)]
 pub struct EmbeddedStore {
-    db: Arc<Database>,
+    handle: Arc<RwLock<Handle>>,
+    path: Arc<PathBuf>,
+}
+
+/// The open database and how many times it was reopened (`None` while a reopen failed).
+struct Handle {
+    generation: u64,
+    db: Option<Arc<Database>>,
+}
+
+fn open_db(path: &Path) -> Result<Database, StoreError> {
+    // redb's page cache defaults to 1 GiB and fills in proportion to the file; bound it so
+    // memory stays flat as books grow (the OS page cache still keeps hot pages).
+    redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)
+        .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))
 }
 
 impl EmbeddedStore {
@@ -76,12 +120,7 @@ impl EmbeddedStore {
             ))
         })?;
         let path = dir.join("portico.redb");
-        // redb's page cache defaults to 1 GiB and fills in proportion to the file; bound it so
-        // memory stays flat as books grow (the OS page cache still keeps hot pages).
-        let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(&path)
-            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        let db = open_db(&path)?;
         // Create every table up front so readers never see a missing table.
         let tx = db.begin_write().map_err(be)?;
         for t in [
@@ -91,7 +130,57 @@ impl EmbeddedStore {
         }
         tx.open_table(SEQS).map_err(be)?;
         tx.commit().map_err(be)?;
-        Ok(EmbeddedStore { db: Arc::new(db) })
+        Ok(EmbeddedStore {
+            handle: Arc::new(RwLock::new(Handle {
+                generation: 0,
+                db: Some(Arc::new(db)),
+            })),
+            path: Arc::new(path),
+        })
+    }
+
+    /// The open database and its generation, reopening it if an earlier reopen failed.
+    fn db(&self) -> Result<(u64, Arc<Database>), StoreError> {
+        {
+            let h = self.handle.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(db) = &h.db {
+                return Ok((h.generation, db.clone()));
+            }
+        }
+        self.reopen(None)
+    }
+
+    /// Closes and reopens the database after an I/O failure in generation `failed` (`None`:
+    /// only if no database is open). Nothing is done if another caller reopened it meanwhile.
+    /// Callers hold no handle of their own: the file stays locked until every handle is gone,
+    /// so this waits (bounded) for the operations still running on the old one.
+    fn reopen(&self, failed: Option<u64>) -> Result<(u64, Arc<Database>), StoreError> {
+        let mut h = self.handle.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(db) = &h.db {
+            if failed != Some(h.generation) {
+                return Ok((h.generation, db.clone()));
+            }
+        }
+        if let Some(old) = h.db.take() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            if Arc::strong_count(&old) > 1 {
+                h.db = Some(old);
+                return Err(StoreError::Unavailable(
+                    "the store is busy reopening after an I/O failure".into(),
+                ));
+            }
+            drop(old);
+        }
+        let db = Arc::new(open_db(&self.path).inspect_err(|e| {
+            tracing::error!(error = %e, "cannot reopen the store after an I/O failure");
+        })?);
+        h.generation += 1;
+        h.db = Some(db.clone());
+        tracing::warn!(path = %self.path.display(), "store reopened after an I/O failure");
+        Ok((h.generation, db))
     }
 
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -99,19 +188,31 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(&redb::WriteTransaction) -> Result<WriteResult<T>, StoreError> + Send + 'static,
     {
-        let db = self.db.clone();
+        let this = self.clone();
         tokio::task::spawn_blocking(move || {
-            let tx = db.begin_write().map_err(be)?;
-            match f(&tx)? {
-                WriteResult::Commit(v) => {
-                    tx.commit().map_err(be)?;
-                    Ok(v)
+            let (generation, db) = this.db()?;
+            let result = (|| {
+                let tx = db.begin_write().map_err(be)?;
+                match f(&tx)? {
+                    WriteResult::Commit(v) => {
+                        tx.commit().map_err(be)?;
+                        Ok(v)
+                    }
+                    WriteResult::Abort(v) => {
+                        tx.abort().map_err(be)?;
+                        Ok(v)
+                    }
                 }
-                WriteResult::Abort(v) => {
-                    tx.abort().map_err(be)?;
-                    Ok(v)
+            })();
+            drop(db);
+            if let Err(e) = &result {
+                if io_failed(e) {
+                    tracing::error!(error = %e, "store write failed and was not applied");
+                    // Reopening makes reads work again now and writes once the cause is gone.
+                    let _ = this.reopen(Some(generation));
                 }
             }
+            result
         })
         .await
         .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
@@ -119,10 +220,20 @@ impl EmbeddedStore {
 
     fn read<T>(
         &self,
-        f: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreError>,
+        f: impl Fn(&redb::ReadTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let tx = self.db.begin_read().map_err(be)?;
-        f(&tx)
+        let (generation, db) = self.db()?;
+        let result = db.begin_read().map_err(be).and_then(|tx| f(&tx));
+        drop(db);
+        match result {
+            // A failed write elsewhere left the database refusing reads: reopen, read again.
+            Err(e) if io_failed(&e) => {
+                let (_, db) = self.reopen(Some(generation))?;
+                let tx = db.begin_read().map_err(be)?;
+                f(&tx)
+            }
+            other => other,
+        }
     }
 }
 

@@ -25,6 +25,14 @@ pub enum StoreError {
     /// The store is not reachable right now.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A write was refused for lack of space (no space left, a quota or file-size limit);
+    /// nothing was written, reads still work, and writes work again once space returns.
+    #[error("store is out of space: {0}")]
+    Full(String),
+    /// A write was refused because the data is read-only or not writable; nothing was
+    /// written, reads still work.
+    #[error("store is read-only: {0}")]
+    ReadOnly(String),
 }
 
 /// The expected outcomes of a write.

@@ -487,6 +487,20 @@ fn a_fold_after_equals_is_a_fold_unless_the_value_is_quoted_printable() {
     assert_eq!(ok(&patched).fields.name, after.name, "{patched}");
 }
 
+/// Found by the `vcard_parse` fuzz target: `parse` accepted a 4.0 card whose VERSION carries a
+/// parameter, but `version_of` saw no `VERSION:` line and called it 3.0, so `convert` to 3.0
+/// returned the 4.0 card unchanged.
+#[test]
+fn version_with_a_parameter_is_read_like_parse_reads_it() {
+    let text = crlf("BEGIN:VCARD\nVERSION;X-P=v:4.0\nFN:A\nUID:u-1\nEND:VCARD\n");
+    assert_eq!(ok(&text).version, VCardVersion::V4);
+    assert_eq!(version_of(&text), VCardVersion::V4);
+    assert_eq!(
+        version_of(&convert(&text, VCardVersion::V3)),
+        VCardVersion::V3
+    );
+}
+
 #[test]
 fn too_many_parameters_are_refused_quickly() {
     let params: String = (0..20_000).map(|i| format!(";X-P{i}=v")).collect();

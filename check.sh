@@ -32,4 +32,7 @@ PORTICO_BIN="$target_dir/debug/portico" bash tests/browser/run.sh
 step "interop (litmus, vdirsyncer + khard, tsdav)"
 PORTICO_BIN="$target_dir/debug/portico" tests/interop/run.sh
 
+step "fuzzing (cargo-fuzz, 30 s per target)"
+bash fuzz/run.sh 30
+
 step "all checks passed"

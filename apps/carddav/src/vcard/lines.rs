@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use super::parse::header_is_quoted_printable;
 use super::CardError;
 
 /// One logical content line.
@@ -42,17 +43,14 @@ impl<'a> Builder<'a> {
         if !self.line.content.ends_with('=') || next.eq_ignore_ascii_case("END:VCARD") {
             return false;
         }
-        if self.qp.is_none() {
-            self.qp = header_of(&self.line.content)
-                .map(|h| h.to_ascii_uppercase().contains("QUOTED-PRINTABLE"));
+        if self.qp.is_none() && colon_index(&self.line.content).is_some() {
+            // Decided as `parse_line` decides it: a mere mention of QUOTED-PRINTABLE in another
+            // parameter must not turn a fold (RFC 6350 §3.2) whose line ends in `=` into a soft
+            // break, which would drop the `=` and keep the fold's space.
+            self.qp = Some(header_is_quoted_printable(&self.line.content));
         }
         self.qp == Some(true)
     }
-}
-
-/// The part of a content line before its first ':' that is not inside a quoted parameter value.
-pub(crate) fn header_of(content: &str) -> Option<&str> {
-    colon_index(content).map(|i| &content[..i])
 }
 
 /// The index of the ':' that separates a content line's header from its value.

@@ -202,9 +202,23 @@ pub struct ParsedCard {
 pub fn version_of(text: &str) -> VCardVersion {
     for line in text.split('\n').take(MAX_PROPERTIES) {
         let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.len() >= 8 && line.as_bytes()[..8].eq_ignore_ascii_case(b"VERSION:") {
-            return VCardVersion::from_value(&line[8..]).unwrap_or(VCardVersion::V3);
+        if !line
+            .get(..7)
+            .is_some_and(|h| h.eq_ignore_ascii_case("VERSION"))
+        {
+            continue;
         }
+        // VERSION may carry parameters like any property (RFC 6350 §6.7.9, `VERSION-param =
+        // any-param`); `parse` accepts `VERSION;X-P=v:4.0`, so read it the same way.
+        let value = match line.as_bytes().get(7) {
+            Some(b':') => &line[8..],
+            Some(b';') => match lines::colon_index(line) {
+                Some(i) => &line[i + 1..],
+                None => continue,
+            },
+            _ => continue,
+        };
+        return VCardVersion::from_value(value).unwrap_or(VCardVersion::V3);
     }
     VCardVersion::V3
 }

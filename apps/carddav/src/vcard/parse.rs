@@ -65,8 +65,11 @@ fn add_param(params: &mut Vec<(String, Vec<String>)>, name: String, values: Vec<
     }
 }
 
-/// Reads one logical content line: `[group "."] name *(";" param) ":" value`.
-pub(crate) fn parse_line(s: &str) -> Result<LineParts, String> {
+/// The header of a content line: group, name, parameters and the index of the ':' that ends it.
+type Header<'a> = (Option<String>, &'a str, Vec<(String, Vec<String>)>, usize);
+
+/// Reads the header of a content line, `[group "."] name *(";" param) ":"`.
+fn parse_header(s: &str) -> Result<Header<'_>, String> {
     let b = s.as_bytes();
     if !s.contains(':') {
         return Err("content line has no ':' between name and value".to_string());
@@ -105,16 +108,33 @@ pub(crate) fn parse_line(s: &str) -> Result<LineParts, String> {
             None => return Err("content line has no ':' after its parameters".to_string()),
         }
     }
-    let colon = i;
+    Ok((group, name, params, i))
+}
+
+fn says_quoted_printable(params: &[(String, Vec<String>)]) -> bool {
+    params.iter().any(|(n, v)| {
+        n == "ENCODING" && v.iter().any(|e| e.eq_ignore_ascii_case("QUOTED-PRINTABLE"))
+    })
+}
+
+/// True if the header of this (possibly still incomplete) content line declares a
+/// quoted-printable value exactly as [`parse_line`] reads it: an `ENCODING=QUOTED-PRINTABLE`
+/// parameter or a bare 2.1-style `QUOTED-PRINTABLE` one. Not the word appearing in some other
+/// parameter (`X-A=QUOTED-PRINTABLE`): only a real QP value may use `=` soft line breaks.
+pub(crate) fn header_is_quoted_printable(s: &str) -> bool {
+    parse_header(s).is_ok_and(|(_, _, params, _)| says_quoted_printable(&params))
+}
+
+/// Reads one logical content line: `[group "."] name *(";" param) ":" value`.
+pub(crate) fn parse_line(s: &str) -> Result<LineParts, String> {
+    let (group, name, params, colon) = parse_header(s)?;
     let mut prop = Property {
         group,
         name: name.to_ascii_uppercase(),
         params,
         value: s[colon + 1..].to_string(),
     };
-    let qp = prop
-        .param("ENCODING")
-        .is_some_and(|v| v.iter().any(|e| e.eq_ignore_ascii_case("QUOTED-PRINTABLE")));
+    let qp = says_quoted_printable(&prop.params);
     if qp {
         let charset = prop
             .param("CHARSET")

@@ -448,6 +448,59 @@ fn quoted_printable_keeps_a_literal_equals_sign() {
     assert_eq!(ok(&text).fields.note.as_deref(), Some("1+1=2 = two!"));
 }
 
+/// Found by the `vcard_parse` fuzz target: a fold (RFC 6350 §3.2) after a physical line ending
+/// in `=` was read as a quoted-printable soft break when the word QUOTED-PRINTABLE appeared in
+/// any parameter, so the `=` was lost and the fold's space kept. An admin edit that folded such
+/// a line at an `=` changed the stored name on the next read.
+#[test]
+fn a_fold_after_equals_is_a_fold_unless_the_value_is_quoted_printable() {
+    let text = minimal("3.0", "NOTE;X-A=QUOTED-PRINTABLE:J=C3=\n BCrgen\n");
+    assert_eq!(ok(&text).fields.note.as_deref(), Some("J=C3=BCrgen"));
+    // A real quoted-printable value still joins its soft breaks.
+    let text = minimal("3.0", "NOTE;QUOTED-PRINTABLE:J=C3=\n=BCrgen\n");
+    assert_eq!(ok(&text).fields.note.as_deref(), Some("J\u{fc}rgen"));
+
+    // The fuzzer's card, minimized: patching the name folds the FN line after `=C3=`.
+    let stored = crlf("BEGIN:VCARD\nVERSION:3.0\nFN;X-A=QUOTED-PRINTABLE:x\nUID:u-1\nEND:VCARD\n");
+    let card = ok(&stored);
+    let before = Customer {
+        name: card.fields.name.clone(),
+        given_name: None,
+        family_name: None,
+        email: None,
+        phone: None,
+        known_emails: vec![],
+        birthday: None,
+        note: None,
+        ..customer()
+    };
+    let mut after = CustomerDraft::from_customer(&before);
+    after.name = format!(
+        "{}J=C3=BCrgen",
+        "n".repeat(75 - "FN;X-A=QUOTED-PRINTABLE:J=C3=".len())
+    );
+    let patched = patch(&stored, &before, &after, Timestamp(1_767_607_200_000));
+    assert!(
+        physical(&patched).iter().any(|l| l.ends_with('=')),
+        "{patched}"
+    );
+    assert_eq!(ok(&patched).fields.name, after.name, "{patched}");
+}
+
+/// Found by the `vcard_parse` fuzz target: `parse` accepted a 4.0 card whose VERSION carries a
+/// parameter, but `version_of` saw no `VERSION:` line and called it 3.0, so `convert` to 3.0
+/// returned the 4.0 card unchanged.
+#[test]
+fn version_with_a_parameter_is_read_like_parse_reads_it() {
+    let text = crlf("BEGIN:VCARD\nVERSION;X-P=v:4.0\nFN:A\nUID:u-1\nEND:VCARD\n");
+    assert_eq!(ok(&text).version, VCardVersion::V4);
+    assert_eq!(version_of(&text), VCardVersion::V4);
+    assert_eq!(
+        version_of(&convert(&text, VCardVersion::V3)),
+        VCardVersion::V3
+    );
+}
+
 #[test]
 fn too_many_parameters_are_refused_quickly() {
     let params: String = (0..20_000).map(|i| format!(";X-P{i}=v")).collect();

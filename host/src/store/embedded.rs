@@ -942,6 +942,28 @@ fn record_key(namespace: &str, key: &str) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn refused_writes_are_classified_by_their_io_error() {
+        use std::io::{Error, ErrorKind as K};
+        let io = |k: K| be(redb::Error::Io(Error::from(k)));
+        assert!(matches!(io(K::StorageFull), StoreError::Full(_)));
+        assert!(matches!(io(K::QuotaExceeded), StoreError::Full(_)));
+        assert!(matches!(io(K::FileTooLarge), StoreError::Full(_)));
+        assert!(matches!(io(K::ReadOnlyFilesystem), StoreError::ReadOnly(_)));
+        assert!(matches!(io(K::PermissionDenied), StoreError::ReadOnly(_)));
+        assert!(matches!(io(K::BrokenPipe), StoreError::Unavailable(_)));
+        // All three make the store reopen redb, so reads keep working.
+        for k in [K::StorageFull, K::ReadOnlyFilesystem, K::BrokenPipe] {
+            assert!(io_failed(&io(k)));
+        }
+        // And the one mapping answers both with 503 + Retry-After.
+        for e in [io(K::StorageFull), io(K::ReadOnlyFilesystem)] {
+            let r = actix_web::ResponseError::error_response(&crate::error::HostError::Store(e));
+            assert_eq!(r.status(), actix_web::http::StatusCode::SERVICE_UNAVAILABLE);
+            assert!(r.headers().contains_key("retry-after"));
+        }
+    }
+
     #[tokio::test]
     async fn conformance() {
         let dir = tempfile::tempdir().unwrap();

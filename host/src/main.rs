@@ -1,11 +1,6 @@
 //! `portico`: the command-line entry point. Every subcommand goes through the same host
 //! operations as the admin API.
 
-/// mimalloc instead of glibc malloc: under sustained writes from many threads (the store's
-/// blocking pool) glibc's per-thread arenas kept growing RSS; see bench/README.md ("Load and
-/// soak").
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use portico_host::config::{Config, StoreKind};
@@ -18,6 +13,12 @@ use portico_sdk::{InstallInput, InstallationId, OrgId, Secret};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// mimalloc instead of glibc malloc: under sustained writes from many threads (the store's
+/// blocking pool) glibc's per-thread arenas kept growing RSS; see bench/README.md ("Load and
+/// soak").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(

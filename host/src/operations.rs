@@ -177,7 +177,7 @@ struct Op {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Outcome {
-    outcome: String,
+    outcome: &'static str,
 }
 
 fn latency_histogram() -> Histogram {
@@ -290,11 +290,7 @@ impl Metrics {
     /// Counts an installation lookup.
     pub fn cache_lookup(&self, hit: bool) {
         let outcome = if hit { "hit" } else { "miss" };
-        self.cache
-            .get_or_create(&Outcome {
-                outcome: outcome.to_owned(),
-            })
-            .inc();
+        self.cache.get_or_create(&Outcome { outcome }).inc();
     }
 
     /// Counts a rate-limited request.
@@ -309,9 +305,7 @@ impl Metrics {
     /// Counts a webhook delivery attempt.
     pub fn webhook_attempt(&self, outcome: &'static str) {
         self.webhook_deliveries
-            .get_or_create(&Outcome {
-                outcome: outcome.to_owned(),
-            })
+            .get_or_create(&Outcome { outcome })
             .inc();
     }
 

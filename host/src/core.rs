@@ -704,6 +704,8 @@ impl Portico {
         // The id is fixed before the hooks run, so what they derive from it (a card's UID)
         // matches the stored record.
         draft.id.get_or_insert_with(CustomerId::random);
+        crate::store::normalize_draft(&mut draft)
+            .map_err(|why| HostError::kind(ErrorKind::Unprocessable, &why))?;
         self.run_customer_hooks(&org, None, &mut draft).await?;
         Ok(self.directory(org_id).create(draft).await?)
     }
@@ -729,6 +731,8 @@ impl Portico {
         }
         let expected = Some(before.revision);
         let mut draft = patch.apply(&before);
+        crate::store::normalize_draft(&mut draft)
+            .map_err(|why| HostError::kind(ErrorKind::Unprocessable, &why))?;
         self.run_customer_hooks(&org, Some(&before), &mut draft)
             .await?;
         // The write is conditional on the revision the hooks saw, so a concurrent change is

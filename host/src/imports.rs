@@ -77,19 +77,10 @@ pub fn parse(format: Format, text: &str) -> Parsed {
 fn check(p: &mut Parsed) {
     let mut seen: HashSet<CustomerId> = HashSet::new();
     let mut good = Vec::with_capacity(p.drafts.len());
-    for (n, d) in std::mem::take(&mut p.drafts) {
-        if let Err(why) = crate::store::validate_draft(&d) {
+    for (n, mut d) in std::mem::take(&mut p.drafts) {
+        if let Err(why) = crate::store::normalize_draft(&mut d) {
             p.errors.push((n, why));
             continue;
-        }
-        if let Some(b) = &d.birthday {
-            if !plausible_birthday(b) {
-                p.errors.push((
-                    n,
-                    format!("birthday '{b}' is not YYYY-MM-DD or --MM-DD (year unknown)"),
-                ));
-                continue;
-            }
         }
         if let Some(id) = &d.id {
             if !seen.insert(id.clone()) {
@@ -102,26 +93,6 @@ fn check(p: &mut Parsed) {
     }
     p.drafts = good;
     p.errors.sort_by_key(|(n, _)| *n);
-}
-
-/// `YYYY-MM-DD` or `--MM-DD` with a month 1–12 and a day 1–31.
-fn plausible_birthday(s: &str) -> bool {
-    let (md, year_ok) = if let Some(md) = s.strip_prefix("--") {
-        (md, true)
-    } else if s.len() == 10 && s.as_bytes()[4] == b'-' {
-        (&s[5..], s[..4].bytes().all(|b| b.is_ascii_digit()))
-    } else {
-        return false;
-    };
-    let Some((m, d)) = md.split_once('-') else {
-        return false;
-    };
-    let num = |x: &str| -> Option<u32> {
-        (x.len() == 2 && x.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| x.parse().ok())
-            .flatten()
-    };
-    year_ok && matches!(num(m), Some(1..=12)) && matches!(num(d), Some(1..=31))
 }
 
 fn jsonl(text: &str) -> Parsed {

@@ -108,6 +108,86 @@ pub struct StoredCard {
     pub etag: String,
 }
 
+/// The marker year Apple Contacts writes for a birthday without a year (`1604-MM-DD` with
+/// `X-APPLE-OMIT-YEAR=1604` in vCard 3.0). Nobody we serve was born then, so a customer
+/// birthday in that year is read as "year unknown".
+pub const APPLE_OMIT_YEAR: u32 = 1604;
+
+/// Why [`normalize_birthday`] refused a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BirthdayError {
+    /// A time of day or zone was given: a birthday is a calendar date, and reading a
+    /// timestamp's date would shift it by a time zone for some readers.
+    #[error("a birthday is a date without a time of day: use YYYY-MM-DD, or --MM-DD when the year is unknown")]
+    HasTime,
+    /// Not one of the accepted spellings.
+    #[error(
+        "a birthday is YYYY-MM-DD (or YYYYMMDD), or --MM-DD (or --MMDD) when the year is unknown"
+    )]
+    Format,
+    /// The month or day does not exist (e.g. `--02-30`, or `1900-02-29`).
+    #[error("that day does not exist")]
+    NoSuchDay,
+}
+
+/// Reads a birthday as platforms send it and returns the stored form: `YYYY-MM-DD`, or
+/// `--MM-DD` when the year is unknown. Accepts the basic forms `YYYYMMDD` and `--MMDD` too.
+/// A date in [`APPLE_OMIT_YEAR`] becomes year-less, so no client is ever told "born 1604".
+/// February 29 is a valid year-less birthday.
+///
+/// ```
+/// use portico_sdk::normalize_birthday;
+/// assert_eq!(normalize_birthday("19850412").unwrap(), "1985-04-12");
+/// assert_eq!(normalize_birthday("--0229").unwrap(), "--02-29");
+/// assert_eq!(normalize_birthday("1604-04-12").unwrap(), "--04-12");
+/// assert!(normalize_birthday("1985-04-11T22:00:00Z").is_err());
+/// ```
+pub fn normalize_birthday(value: &str) -> Result<String, BirthdayError> {
+    let s = value.trim();
+    if s.contains(['T', 't', ':', 'Z']) {
+        return Err(BirthdayError::HasTime);
+    }
+    let all_digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    let (year, md) = if let Some(md) = s.strip_prefix("--") {
+        (None, md)
+    } else if s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-' {
+        (Some(&s[..4]), &s[5..])
+    } else if s.len() == 8 && all_digits(s) {
+        (Some(&s[..4]), &s[4..])
+    } else {
+        return Err(BirthdayError::Format);
+    };
+    let (m, d) = match md.len() {
+        5 if md.as_bytes()[2] == b'-' => (&md[..2], &md[3..]),
+        4 => (&md[..2], &md[2..]),
+        _ => return Err(BirthdayError::Format),
+    };
+    if !year.is_none_or(all_digits) || !all_digits(m) || !all_digits(d) {
+        return Err(BirthdayError::Format);
+    }
+    let num = |x: &str| x.parse::<u32>().map_err(|_| BirthdayError::Format);
+    let year = match year.map(num).transpose()? {
+        Some(APPLE_OMIT_YEAR) | Some(0) => None,
+        y => y,
+    };
+    let (m, d) = (num(m)?, num(d)?);
+    let leap = |y: u32| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if year.is_some_and(|y| !leap(y)) => 28,
+        2 => 29,
+        _ => return Err(BirthdayError::NoSuchDay),
+    };
+    if d == 0 || d > days {
+        return Err(BirthdayError::NoSuchDay);
+    }
+    Ok(match year {
+        Some(y) => format!("{y:04}-{m:02}-{d:02}"),
+        None => format!("--{m:02}-{d:02}"),
+    })
+}
+
 /// A customer of an organization, as the platform models it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
@@ -283,4 +363,41 @@ pub struct ChangeBatch {
     pub next_seq: u64,
     /// True if the limit cut the batch short (more changes follow `next_seq`).
     pub truncated: bool,
+}
+
+#[cfg(test)]
+mod birthday_tests {
+    use super::*;
+
+    #[test]
+    fn birthdays_are_dates_in_one_form() {
+        let ok = [
+            ("1985-04-12", "1985-04-12"),
+            ("19850412", "1985-04-12"),
+            (" --04-12 ", "--04-12"),
+            ("--0412", "--04-12"),
+            ("--02-29", "--02-29"),
+            ("2000-02-29", "2000-02-29"),
+            ("1604-04-12", "--04-12"),
+            ("16040412", "--04-12"),
+        ];
+        for (input, want) in ok {
+            assert_eq!(normalize_birthday(input).as_deref(), Ok(want), "{input}");
+        }
+        let refused = [
+            ("1985-04-11T22:00:00Z", BirthdayError::HasTime),
+            ("1985-04-12T00:00", BirthdayError::HasTime),
+            ("1985-02-30", BirthdayError::NoSuchDay),
+            ("1900-02-29", BirthdayError::NoSuchDay),
+            ("--13-01", BirthdayError::NoSuchDay),
+            ("--04-00", BirthdayError::NoSuchDay),
+            ("12.04.1985", BirthdayError::Format),
+            ("1985-4-12", BirthdayError::Format),
+            ("", BirthdayError::Format),
+            ("１９８５-04-12", BirthdayError::Format),
+        ];
+        for (input, want) in refused {
+            assert_eq!(normalize_birthday(input), Err(want), "{input}");
+        }
+    }
 }

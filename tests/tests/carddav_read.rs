@@ -816,7 +816,12 @@ async fn another_orgs_credentials_never_reach_its_data() {
         ),
     ];
     let ms = a.report_ms(&a.book(), &multiget_body(&hrefs, "")).await;
-    assert_eq!(ms.responses.len(), hrefs.len(), "{}", ms.body);
+    // One response per distinct resource (spellings of one href are answered once).
+    assert!(
+        !ms.responses.is_empty() && ms.responses.len() <= hrefs.len(),
+        "{}",
+        ms.body
+    );
     for r in &ms.responses {
         assert_eq!(r.status, Some(404), "{r:?}");
         assert!(r.propstats.is_empty());
@@ -1010,7 +1015,7 @@ async fn unknown_reports_are_403_supported_report() {
 #[tokio::test]
 async fn huge_href_lists_are_refused() {
     let (s, book) = setup().await;
-    for n in [10_001usize, 150_000] {
+    for n in [100_001usize, 150_000] {
         let hrefs: Vec<String> = (0..n).map(|i| book.card(&format!("c{i}.vcf"))).collect();
         let r = book.report(&book.book(), &multiget_body(&hrefs, "")).await;
         let status = r.status().as_u16();
@@ -1194,15 +1199,21 @@ async fn multiget_accepts_hrefs_in_any_encoding() {
         format!("{}{}", book.url, book.card("Zo%C3%AB%20%C3%9Cnal%201.vcf")),
         format!("  {}\n", book.card("Zo%C3%AB%20%C3%9Cnal%201.vcf")),
     ];
-    let ms = book
-        .report_ms(&book.book(), &multiget_body(&forms, ""))
-        .await;
-    assert_eq!(ms.responses.len(), forms.len(), "{}", ms.body);
-    for r in &ms.responses {
+    for form in &forms {
+        let ms = book
+            .report_ms(&book.book(), &multiget_body(std::slice::from_ref(form), ""))
+            .await;
+        let r = ms.only();
         assert_eq!(percent_decode(&r.href), decoded, "{r:?}");
         assert!(!r.href.contains(' '), "hrefs are sent encoded: {}", r.href);
         assert_eq!(r.ok(CARD, "address-data").text, card);
     }
+    // All spellings in one multiget: the card is answered once (duplicate hrefs in one
+    // multistatus abort some clients).
+    let ms = book
+        .report_ms(&book.book(), &multiget_body(&forms, ""))
+        .await;
+    assert_eq!(ms.responses.len(), 1, "{}", ms.body);
     // The href the server lists is one a client can GET.
     let listed = book.props(&book.book(), "1", &[(DAV, "getetag")]).await;
     let href = listed.get(&decoded).href.clone();

@@ -235,6 +235,7 @@ impl ExternalApp for CardDavApp {
         change: CustomerChange<'_>,
     ) -> Result<(), AppError> {
         let now = cx.clock.now();
+        store_name_split(change.before, change.draft);
         match (change.before, change.draft.card.clone()) {
             // Keep a stored card in step with an admin edit: patch only what changed, so every
             // other property stays as the client wrote it.
@@ -401,6 +402,28 @@ impl CardDavApp {
             )),
             _ => Ok(respond::method_not_allowed(allow(r))),
         }
+    }
+}
+
+/// Stores the split of the display name into given and family names when neither is known,
+/// so `N` is derived once and every later reader (cards, the admin, exports) sees the same
+/// parts. A stored split that is still exactly what [`vcard::split_full_name`] makes of the old
+/// name follows a renamed customer; parts anyone set differently are never touched.
+fn store_name_split(
+    before: Option<&portico_sdk::Customer>,
+    draft: &mut portico_sdk::CustomerDraft,
+) {
+    let neither = draft.given_name.is_none() && draft.family_name.is_none();
+    let follows_rename = before.is_some_and(|b| {
+        b.name != draft.name
+            && b.given_name == draft.given_name
+            && b.family_name == draft.family_name
+            && vcard::split_full_name(&b.name) == (b.given_name.clone(), b.family_name.clone())
+    });
+    if neither || follows_rename {
+        let (given, family) = vcard::split_full_name(&draft.name);
+        draft.given_name = given;
+        draft.family_name = family;
     }
 }
 

@@ -16,8 +16,10 @@ use crate::vcard::Property;
 use portico_sdk::http::StatusCode;
 use portico_sdk::{AppError, AppRequest, AppResponse};
 
-/// Most hrefs accepted in one multiget (clients send batches of 10–100).
-pub const MAX_MULTIGET_HREFS: usize = 10_000;
+/// Most hrefs accepted in one multiget. DAVx5 sends batches of 10–100, but Thunderbird asks for
+/// every card of the book in one multiget on its first sync; the 16 MB body limit allows about
+/// 140,000 hrefs.
+pub const MAX_MULTIGET_HREFS: usize = 100_000;
 
 /// Largest `sync-collection` answer when the client sets no limit: the rest follows with the
 /// continuation token (RFC 6578 §3.6).
@@ -83,6 +85,9 @@ async fn multiget(
         ));
     }
     let mut w = MultistatusWriter::begin();
+    // One response per resource, however often (or in how many spellings) the client names
+    // it: duplicate hrefs in a multistatus abort some clients (Outlook CalDavSynchronizer).
+    let mut answered: std::collections::HashSet<String> = std::collections::HashSet::new();
     for raw in hrefs {
         // Any href outside this book — another installation, another organization, a
         // collection — is answered 404 like a missing card, never with data.
@@ -99,16 +104,18 @@ async fn multiget(
         match found {
             Some(customer) => {
                 let card = Card::of(env.cx, customer);
-                w.response(
-                    &env.hrefs.card(card.stem()),
-                    &card_propstats(env, &card, request, address_data),
-                );
+                let href = env.hrefs.card(card.stem());
+                if answered.insert(href.clone()) {
+                    w.response(&href, &card_propstats(env, &card, request, address_data));
+                }
             }
             None => {
                 let href = normalize_href(raw, "/")
                     .map(|p| format!("/{p}"))
                     .unwrap_or_else(|| raw.clone());
-                w.response_status(&href, StatusCode::NOT_FOUND);
+                if answered.insert(href.clone()) {
+                    w.response_status(&href, StatusCode::NOT_FOUND);
+                }
             }
         }
     }
@@ -188,26 +195,36 @@ async fn sync_collection(env: &Env<'_>, s: &SyncRequest) -> Result<AppResponse, 
             let Some(batch) = env.cx.customers.changes_since(seq, limit).await? else {
                 return Ok(respond::precondition(Precondition::ValidSyncToken));
             };
-            for change in &batch.changes {
+            // The log holds one entry per customer, but two customers can share a name over
+            // time (a card deleted and created again under the same href): each href is
+            // reported once, with its current state (RFC 6578 §3.5: one response per member;
+            // duplicate hrefs abort some clients). Live entries go first so they win.
+            let mut emitted: std::collections::HashSet<String> = std::collections::HashSet::new();
+            let (live, gone): (Vec<_>, Vec<_>) = batch.changes.iter().partition(|c| !c.deleted);
+            for change in live.into_iter().chain(gone) {
                 let current = if change.deleted {
                     None
                 } else {
                     env.cx.customers.get(&change.customer_id).await?
                 };
+                let href = match &current {
+                    Some(customer) => env.hrefs.card(customer.resource_name()),
+                    None => env.hrefs.card(&change.resource_name),
+                };
+                if !emitted.insert(href.clone()) {
+                    continue;
+                }
                 match current {
                     Some(customer) => {
                         let card = Card::of(env.cx, customer);
                         w.response(
-                            &env.hrefs.card(card.stem()),
+                            &href,
                             &card_propstats(env, &card, &s.props, s.address_data.as_ref()),
                         );
                     }
                     // RFC 6578 §3.5.2: a removed member is a response with a 404 status and no
                     // propstat.
-                    None => w.response_status(
-                        &env.hrefs.card(&change.resource_name),
-                        StatusCode::NOT_FOUND,
-                    ),
+                    None => w.response_status(&href, StatusCode::NOT_FOUND),
                 }
             }
             if batch.truncated {

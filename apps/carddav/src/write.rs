@@ -189,7 +189,18 @@ pub async fn put(env: &Env<'_>, stem: &str, req: &AppRequest) -> Result<AppRespo
     if req.body.len() > MAX_RESOURCE_SIZE {
         return Ok(respond::precondition(Precondition::MaxResourceSize));
     }
-    let parsed = match vcard::parse(&req.body) {
+    // A card folded in the middle of a UTF-8 character is repaired (refolded on character
+    // boundaries); then the stored bytes differ from the request's, so no ETag is returned
+    // (RFC 6352 §6.3.2.3: an ETag promises the client's own bytes).
+    let repaired = match std::str::from_utf8(&req.body) {
+        Ok(_) => None,
+        Err(_) => match vcard::refold_octet_folds(&req.body) {
+            Some(t) => Some(t),
+            None => return Ok(card_error(&CardError::NotUtf8)),
+        },
+    };
+    let body: &[u8] = repaired.as_deref().map_or(&req.body, str::as_bytes);
+    let parsed = match vcard::parse(body) {
         Ok(p) => p,
         Err(e) => return Ok(card_error(&e)),
     };
@@ -224,7 +235,7 @@ pub async fn put(env: &Env<'_>, stem: &str, req: &AppRequest) -> Result<AppRespo
             ))));
         }
     }
-    let text = match String::from_utf8(req.body.to_vec()) {
+    let text = match String::from_utf8(body.to_vec()) {
         Ok(t) => t,
         Err(_) => return Ok(card_error(&CardError::NotUtf8)),
     };
@@ -244,6 +255,7 @@ pub async fn put(env: &Env<'_>, stem: &str, req: &AppRequest) -> Result<AppRespo
         None => dir.create(draft).await.map(|_| StatusCode::CREATED),
     };
     match result {
+        Ok(status) if repaired.is_some() => Ok(AppResponse::new(status)),
         Ok(status) => Ok(AppResponse::new(status).with_header("etag", &etag)),
         // Someone else wrote in between: their change wins, this client must re-read.
         Err(e) if e.kind == ErrorKind::PreconditionFailed => Ok(respond::status(

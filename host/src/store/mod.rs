@@ -263,6 +263,14 @@ impl ChangeLog {
 
 /// Checks a draft before any backend sees it.
 pub fn validate_draft(draft: &CustomerDraft) -> Result<(), String> {
+    if let Some(b) = &draft.birthday {
+        // Stored birthdays are in the one normal form (see `normalize_draft`).
+        if portico_sdk::normalize_birthday(b).as_deref() != Ok(b.as_str()) {
+            return Err(format!(
+                "birthday '{b}': a birthday is YYYY-MM-DD, or --MM-DD when the year is unknown"
+            ));
+        }
+    }
     if draft.name.trim().is_empty() {
         return Err("a customer needs a non-empty name".into());
     }
@@ -275,6 +283,19 @@ pub fn validate_draft(draft: &CustomerDraft) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Brings a draft's fields into their stored forms (today the birthday, see
+/// [`portico_sdk::normalize_birthday`]) and then checks it like [`validate_draft`]. The admin
+/// API and imports call this before app hooks run, so apps see normal forms.
+pub fn normalize_draft(draft: &mut CustomerDraft) -> Result<(), String> {
+    if let Some(b) = &draft.birthday {
+        match portico_sdk::normalize_birthday(b) {
+            Ok(n) => draft.birthday = Some(n),
+            Err(e) => return Err(format!("birthday '{b}': {e}")),
+        }
+    }
+    validate_draft(draft)
 }
 
 /// Reduces a scan of log entries to at most `limit` customers, latest entry each, in sequence

@@ -184,7 +184,8 @@ pub(crate) fn convert_date_value(
     to: VCardVersion,
 ) -> Option<(String, bool)> {
     let (mut d, time) = parse_date_time(value.trim())?;
-    if d.year.is_some() && d.year == omit_year {
+    // The marker year without its parameter is still the marker (see `birthday_of`).
+    if d.year.is_some() && (d.year == omit_year || d.year == Some(OMIT_YEAR)) {
         d.year = None;
     }
     match to {

@@ -128,3 +128,39 @@ pub(crate) fn logical_lines(
     }
     Ok(out)
 }
+
+/// Repairs a card whose folds split a multi-byte UTF-8 character (some exporters fold after
+/// 75 octets without looking at characters, which RFC 6350 §3.2 forbids: "multi-octet
+/// characters MUST remain contiguous"). Folds — a line break followed by one space or tab — are
+/// removed at the byte level and every logical line is folded again on character boundaries
+/// with the card's own line ending. `None` if the unfolded bytes are still not UTF-8; a card
+/// that is already valid UTF-8 never needs this.
+pub(crate) fn refold_octet_folds(bytes: &[u8]) -> Option<String> {
+    let mut unfolded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let brk = match (bytes[i], bytes.get(i + 1)) {
+            (b'\r', Some(b'\n')) => 2,
+            (b'\n', _) => 1,
+            _ => 0,
+        };
+        if brk > 0 && matches!(bytes.get(i + brk), Some(b' ' | b'\t')) {
+            i += brk + 1;
+            continue;
+        }
+        unfolded.push(bytes[i]);
+        i += 1;
+    }
+    let text = String::from_utf8(unfolded).ok()?;
+    let eol = line_ending(&text);
+    let mut out = String::with_capacity(text.len() + text.len() / 24);
+    for line in text.split_inclusive('\n') {
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        let body = body.strip_suffix('\r').unwrap_or(body);
+        super::write::fold_into(&mut out, body, eol);
+        if line.ends_with('\n') {
+            out.push_str(eol);
+        }
+    }
+    Some(out)
+}

@@ -30,9 +30,10 @@ use base64::Engine as _;
 use sha2::Digest as _;
 
 pub use convert::{convert, select};
+pub(crate) use lines::refold_octet_folds;
 pub use parse::{parse, properties};
 pub use patch::patch;
-pub use write::{escape_text, fold, render, unescape_text};
+pub use write::{escape_text, fold, render, split_full_name, unescape_text};
 
 /// The largest card [`parse`] and [`properties`] accept, in bytes (1 MiB).
 pub const MAX_CARD_BYTES: usize = 1 << 20;

@@ -497,7 +497,10 @@ pub(crate) fn birthday_of(p: &Property) -> Option<String> {
         .param("X-APPLE-OMIT-YEAR")
         .and_then(|v| v.first())
         .and_then(|y| y.trim().parse::<u32>().ok());
-    if d.year.is_some() && (d.year == omit || d.year == Some(0)) {
+    // Apple's marker year means "no year" even where a client dropped the parameter: no
+    // customer of ours was born in 1604 (issue: no client may ever show "born 1604").
+    if d.year.is_some() && (d.year == omit || d.year == Some(0) || d.year == Some(date::OMIT_YEAR))
+    {
         d.year = None;
     }
     d.customer_form()

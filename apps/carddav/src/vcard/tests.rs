@@ -600,7 +600,8 @@ fn birthday_forms() {
             "BDAY;x-apple-omit-year=1604;VALUE=date:1604-04-12",
             Some("--04-12"),
         ),
-        ("BDAY:1604-04-12", Some("1604-04-12")),
+        ("BDAY:1604-04-12", Some("--04-12")),
+        ("BDAY:16040412", Some("--04-12")),
         ("BDAY:1985-04-12T10:00:00Z", Some("1985-04-12")),
         ("BDAY:19850412T100000", Some("1985-04-12")),
         (
@@ -967,7 +968,7 @@ fn renders_non_ascii_escaped_and_folded() {
             assert!(line.len() <= 75, "{line:?}");
         }
         assert!(text.contains("FN:Łukasz Żółćiński-Brzęczyszczykiewicz\\, Jr."));
-        assert!(text.contains("N:Jr.;Łukasz Żółćiński-Brzęczyszczykiewicz\\,;;;"));
+        assert!(text.contains("N:Żółćiński-Brzęczyszczykiewicz\\, Jr.;Łukasz;;;"));
         let note_line = logical(&text)
             .into_iter()
             .find(|l| l.starts_with("NOTE:"))
@@ -984,7 +985,10 @@ fn renders_non_ascii_escaped_and_folded() {
             card.fields.note.as_deref(),
             Some(note.replace("\r\n", "\n").as_str())
         );
-        assert_eq!(card.fields.family_name.as_deref(), Some("Jr."));
+        assert_eq!(
+            card.fields.family_name.as_deref(),
+            Some("Żółćiński-Brzęczyszczykiewicz, Jr.")
+        );
     }
 }
 
@@ -998,7 +1002,7 @@ fn render_is_deterministic_and_derives_n() {
     assert_eq!(a, render(&c, "u", None, VCardVersion::V3));
     assert!(a.contains("\r\nN:Lovelace;Ada King;;;\r\n"));
     c.name = "Cher".to_string();
-    assert!(render(&c, "u", None, VCardVersion::V4).contains("\r\nN:Cher;;;;\r\n"));
+    assert!(render(&c, "u", None, VCardVersion::V4).contains("\r\nN:;Cher;;;\r\n"));
     c.family_name = Some("Sarkisian".to_string());
     assert!(render(&c, "u", None, VCardVersion::V4).contains("\r\nN:Sarkisian;;;;\r\n"));
 }
@@ -1623,4 +1627,158 @@ proptest! {
         let c = customer();
         let _ = patch(&text, &c, &CustomerDraft::default(), Timestamp(0));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field-tested cases (issue 10)
+
+#[test]
+fn no_client_is_told_born_1604() {
+    for bday in [
+        "BDAY;X-APPLE-OMIT-YEAR=1604:1604-04-12",
+        "BDAY;X-APPLE-OMIT-YEAR=1604;VALUE=date:16040412",
+        // An exporter that dropped Apple's parameter but kept its marker year.
+        "BDAY:1604-04-12",
+    ] {
+        let v3 = minimal("3.0", &format!("{bday}\n"));
+        assert_eq!(
+            ok(&v3).fields.birthday.as_deref(),
+            Some("--04-12"),
+            "{bday}"
+        );
+        let v4 = convert(&v3, VCardVersion::V4).into_owned();
+        assert!(logical(&v4).iter().any(|l| l == "BDAY:--0412"), "{v4}");
+        assert!(!v4.contains("1604"), "{v4}");
+    }
+    // The way back: a 4.0 year-less birthday reaches 3.0 clients in Apple's form only.
+    let v4 = minimal("4.0", "BDAY:--0412\n");
+    let v3 = convert(&v4, VCardVersion::V3).into_owned();
+    assert!(
+        logical(&v3)
+            .iter()
+            .any(|l| l == "BDAY;X-APPLE-OMIT-YEAR=1604:1604-04-12"),
+        "{v3}"
+    );
+    // A date-time birthday keeps its calendar date: no time-zone shift to the day before.
+    let late = minimal("4.0", "BDAY:19850412T230000-0500\n");
+    assert_eq!(ok(&late).fields.birthday.as_deref(), Some("1985-04-12"));
+}
+
+#[test]
+fn full_names_split_once_and_sensibly() {
+    let cases: &[(&str, Option<&str>, Option<&str>)] = &[
+        ("Anna Schmidt", Some("Anna"), Some("Schmidt")),
+        ("Anna Maria Schmidt", Some("Anna Maria"), Some("Schmidt")),
+        (
+            "Ludwig van Beethoven",
+            Some("Ludwig"),
+            Some("van Beethoven"),
+        ),
+        ("Maria de la Cruz", Some("Maria"), Some("de la Cruz")),
+        (
+            "Martin Luther King Jr.",
+            Some("Martin Luther"),
+            Some("King Jr."),
+        ),
+        ("Schmidt, Anna", Some("Anna"), Some("Schmidt")),
+        ("Sammy Davis, Jr.", Some("Sammy"), Some("Davis, Jr.")),
+        ("Kai", Some("Kai"), None),
+        ("  Zoë   Müller  ", Some("Zoë"), Some("Müller")),
+        ("山田太郎", Some("山田太郎"), None),
+        ("דוד בן גוריון", Some("דוד בן"), Some("גוריון")),
+        ("", None, None),
+    ];
+    for (name, given, family) in cases {
+        let (g, f) = split_full_name(name);
+        assert_eq!((g.as_deref(), f.as_deref()), (*given, *family), "{name:?}");
+        // The renderer's N uses the same split when the customer has no parts stored.
+        let (family_n, given_n) = super::write::name_parts(name, None, None);
+        assert_eq!(family_n, family.unwrap_or_default());
+        assert_eq!(given_n, given.unwrap_or_default());
+    }
+}
+
+/// Names in scripts whose characters take 2–4 octets, with combining marks, emoji sequences
+/// (ZWJ, skin tones, flags) and right-to-left text with direction marks.
+const WORLD_NAMES: &[&str] = &[
+    "Zoë 👩🏽‍🔬🧑🏿‍🦱🏳️‍🌈 Müller-Lüdenscheidt 🇩🇪🇯🇵🇧🇷 Øresund-Ångström ☕️🍰",
+    "Ame\u{301}lie Nguye\u{302}\u{303}n Pha\u{323}m Tha\u{300}nh Tru\u{31b}\u{300}o\u{31b}\u{300}ng Nguyễn Thị Minh Khai",
+    "山田太郎 佐藤花子 鈴木一郎 高橋美咲 田中健太 渡辺直美 伊藤博文 中村俊輔",
+    "\u{200f}דוד בן־גוריון ושרה אהרונסון\u{200f} محمد عبد الله الحسيني فاطمة الزهراء",
+    "한국어 이름 김민준 이서연 박지후 최수아 정예준 강하은 조도윤 윤서윤",
+];
+
+#[test]
+fn names_in_every_script_fold_on_character_boundaries_and_round_trip() {
+    for name in WORLD_NAMES {
+        for version in [VCardVersion::V3, VCardVersion::V4] {
+            let mut c = customer();
+            c.name = name.to_string();
+            c.given_name = None;
+            c.family_name = None;
+            c.note = Some(format!("{name}; {name}, {name}\n{name}"));
+            let text = render(&c, "u-1", None, version);
+            for l in physical(&text) {
+                assert!(l.len() <= 75, "{} octets: {l:?}", l.len());
+            }
+            let card = ok(&text);
+            assert_eq!(card.fields.name, *name);
+            assert_eq!(
+                card.fields.note.as_deref(),
+                c.note.as_deref(),
+                "{version:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_folding_style_unfolds_to_the_same_card() {
+    let name = WORLD_NAMES[0];
+    let reference = ok(&minimal("4.0", &format!("NOTE:{name}\n")));
+    let line = format!("NOTE:{name}");
+    // Fold after every character (the most folds a writer can make) in each style a client
+    // uses: CRLF or bare LF, then one space or one tab.
+    for (eol, ws) in [("\r\n", ' '), ("\r\n", '\t'), ("\n", ' '), ("\n", '\t')] {
+        let mut folded = String::new();
+        for (i, ch) in line.chars().enumerate() {
+            if i > 0 {
+                folded.push_str(eol);
+                folded.push(ws);
+            }
+            folded.push(ch);
+        }
+        let text = format!("BEGIN:VCARD{eol}VERSION:4.0{eol}UID:u-1{eol}FN:Test Person{eol}{folded}{eol}END:VCARD{eol}");
+        let card = ok(&text);
+        assert_eq!(card.fields, reference.fields, "{eol:?} {ws:?}");
+    }
+}
+
+#[test]
+fn folds_inside_a_character_are_repaired_not_refused() {
+    // An exporter that folds every 75 octets regardless of characters: the fold lands inside
+    // multi-byte sequences, so the bytes are not UTF-8 until unfolded.
+    let name = WORLD_NAMES[2];
+    let logical_line = format!("FN:{name}");
+    let bytes = logical_line.as_bytes();
+    let mut folded: Vec<u8> = b"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:u-1\r\n".to_vec();
+    for (i, chunk) in bytes.chunks(20).enumerate() {
+        if i > 0 {
+            folded.extend_from_slice(b"\r\n ");
+        }
+        folded.extend_from_slice(chunk);
+    }
+    folded.extend_from_slice(b"\r\nEND:VCARD\r\n");
+    assert!(
+        std::str::from_utf8(&folded).is_err(),
+        "the fixture splits a character"
+    );
+    assert_eq!(parse(&folded), Err(CardError::NotUtf8));
+    let repaired = super::refold_octet_folds(&folded).expect("repairable");
+    for l in physical(&repaired) {
+        assert!(l.len() <= 75);
+    }
+    assert_eq!(ok(&repaired).fields.name, name);
+    // Bytes that are not UTF-8 even unfolded stay refused.
+    assert_eq!(super::refold_octet_folds(b"FN:\xff\r\n"), None);
 }

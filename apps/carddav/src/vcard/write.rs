@@ -153,8 +153,8 @@ pub(crate) fn property_line(p: &Property) -> String {
     out
 }
 
-/// `(family, given)` for `N`: the customer's own parts, or — when both are absent — derived
-/// from the display name (last word = family, the words before it = given).
+/// `(family, given)` for `N`: the customer's own parts, or — when both are absent — the split
+/// of the display name by [`split_full_name`].
 pub(crate) fn name_parts(
     name: &str,
     given: Option<&str>,
@@ -166,11 +166,48 @@ pub(crate) fn name_parts(
             given.unwrap_or_default().to_string(),
         );
     }
-    let words: Vec<&str> = name.split_whitespace().collect();
-    match words.split_last() {
-        Some((last, rest)) => (last.to_string(), rest.join(" ")),
-        None => (String::new(), String::new()),
+    let (given, family) = split_full_name(name);
+    (family.unwrap_or_default(), given.unwrap_or_default())
+}
+
+/// Lower-case words that begin a family name ("Ludwig van Beethoven", "Maria de la Cruz").
+const FAMILY_PARTICLES: &[&str] = &[
+    "van", "von", "der", "den", "de", "del", "della", "di", "da", "du", "la", "le", "dos", "das",
+    "do", "ten", "ter", "bin", "ibn", "al", "el",
+];
+
+/// Words that follow a family name ("Martin Luther King Jr.") and stay with it.
+const NAME_SUFFIXES: &[&str] = &["jr", "jr.", "sr", "sr.", "ii", "iii", "iv"];
+
+/// `(given, family)` from a display name alone: "Family, Given" when there is one comma;
+/// otherwise the last word is the family name, together with the lower-case particles before
+/// it and any generational suffix after it; the words before are the given name. One word is
+/// a given name ("Kai"). Deterministic, so the split stored once is the split everywhere.
+pub fn split_full_name(name: &str) -> (Option<String>, Option<String>) {
+    let some = |s: String| (!s.is_empty()).then_some(s);
+    if let [family, given] = name.split(',').collect::<Vec<_>>()[..] {
+        let (family, given) = (family.trim(), given.trim());
+        let suffix = NAME_SUFFIXES.contains(&given.to_lowercase().as_str());
+        if !family.is_empty() && !given.is_empty() && !suffix {
+            return (Some(given.to_string()), Some(family.to_string()));
+        }
     }
+    let words: Vec<&str> = name.split_whitespace().collect();
+    if words.len() < 2 {
+        return (words.first().map(|w| w.to_string()), None);
+    }
+    let mut end = words.len();
+    while end > 2 && NAME_SUFFIXES.contains(&words[end - 1].to_lowercase().as_str()) {
+        end -= 1;
+    }
+    let mut start = end - 1;
+    while start > 1 && FAMILY_PARTICLES.contains(&words[start - 1]) {
+        start -= 1;
+    }
+    (
+        some(words[..start].join(" ")),
+        some(words[start..].join(" ")),
+    )
 }
 
 fn group_prefix(group: Option<&str>) -> String {

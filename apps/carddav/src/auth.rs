@@ -196,3 +196,84 @@ pub fn challenge() -> AppResponse {
         &format!("Basic realm=\"{REALM}\", charset=\"UTF-8\""),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CardDavApp;
+    use portico_sdk::http::Method;
+    use portico_sdk::testing::TestContext;
+    use portico_sdk::{ExternalApp, InstallInput};
+
+    fn options(cx: &AppContext, password: &str) -> AppRequest {
+        let raw = format!("{}:{password}", cx.org.slug);
+        let header = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        );
+        let base = format!("/api/apps/{}/{}/", cx.org.id, cx.installation.id);
+        AppRequest::new(Method::OPTIONS, &base, "addressbook/customers/")
+            .with_header("authorization", &header)
+    }
+
+    #[tokio::test]
+    async fn last_use_is_written_at_most_once_a_minute_per_credential() {
+        let app = CardDavApp::new();
+        let mut t = TestContext::new("carddav");
+        let out = app.install(&t.cx, InstallInput::default()).await.unwrap();
+        t.set_installation(out.installation);
+        let made = app
+            .action(
+                &t.cx,
+                "create-device",
+                serde_json::json!({ "label": "iPad" }),
+            )
+            .await
+            .unwrap();
+        let password = made.result["password"].as_str().unwrap().to_owned();
+        t.set_installation(made.installation.unwrap());
+        let start = t.cx.installation_store.load().await.unwrap().revision;
+
+        // The test clock advances one second per reading: ten requests span ten seconds.
+        for _ in 0..10 {
+            let r = app.handle(&t.cx, options(&t.cx, &password)).await.unwrap();
+            assert_eq!(r.status, StatusCode::OK);
+        }
+        let stored = t.cx.installation_store.load().await.unwrap();
+        assert_eq!(stored.revision, start + 1, "one write for ten requests");
+        let devices = devices::devices_of(&stored.data);
+        assert!(
+            devices[0].last_used.is_some(),
+            "the first use is written at once"
+        );
+        // The listing shows the newest use, from memory.
+        let listed = device_list(&app, &t.cx).await;
+        assert!(listed > devices[0].last_used.unwrap_or(0));
+
+        // A wrong password is refused and writes nothing.
+        let r = app
+            .handle(&t.cx, options(&t.cx, "wrong-password"))
+            .await
+            .unwrap();
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            t.cx.installation_store.load().await.unwrap().revision,
+            start + 1
+        );
+    }
+
+    /// The device's last use as `list-devices` reports it, in whole seconds times 1000.
+    async fn device_list(app: &CardDavApp, cx: &AppContext) -> i64 {
+        let out = app
+            .action(cx, "list-devices", serde_json::Value::Null)
+            .await
+            .unwrap();
+        let shown = out.result["devices"][1]["last_used_at"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let t = httpdate::parse_http_date(&shown).unwrap();
+        let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        secs * 1000
+    }
+}

@@ -458,6 +458,20 @@ async fn a_read_only_device_on_a_writable_book_reads_while_the_install_password_
     assert_privileges(&editor, &editor.card("a.vcf"), true).await;
     // The home and the principal are read-only for everyone.
     assert_privileges(&book, &book.home(), false).await;
+    // The streamed Depth 1 listing tells every card's privileges the same way.
+    for (who, b, writable) in [("viewer", &viewer, false), ("install", &book, true)] {
+        let ms = b
+            .props(&b.book(), "1", &[(DAV, "current-user-privilege-set")])
+            .await;
+        assert_eq!(ms.members().len(), 2, "the book and a.vcf");
+        for r in ms.members() {
+            let set = r.ok(DAV, "current-user-privilege-set");
+            assert!(set.has(DAV, "read"));
+            for p in WRITE_PRIVILEGES {
+                assert_eq!(set.has(DAV, p), writable, "{who}: {p} on {}", r.href);
+            }
+        }
+    }
 
     let r = viewer
         .put(&viewer.card("b.vcf"), &vcard3("b", "Bob", &[]), &[])

@@ -70,7 +70,9 @@ fn basic(user: &str, pass: &str) -> String {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    // `cargo bench` passes `--bench`; run briefly otherwise (e.g. `cargo test --all-targets`).
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick") || !args.iter().any(|a| a == "--bench");
     let (batches, per_batch) = if quick { (5, 2_000) } else { (11, 20_000) };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -328,6 +328,10 @@ step('install-carddav', async () => {
   const desc = await page.textContent('[data-testid="app-carddav"]');
   assert.match(desc, /CardDAV/i, 'the manifest name is shown');
   await page.click('[data-testid="install-carddav"]');
+  // The manifest's one setting: a read-only book, off by default (it can be changed later).
+  await page.waitForSelector('#config-dialog[open]');
+  assert.equal(await page.isChecked('#config-read_only'), false, 'writable by default');
+  await page.click('[data-testid="config-ok"]');
   await page.waitForSelector('#carddav', { state: 'visible' });
   await page.waitForFunction(() => document.querySelector('#dav-password').value.length > 0);
   await page.waitForSelector('[data-testid="uninstall-carddav"]');
@@ -404,6 +408,27 @@ step('regenerate', async () => {
   assert.notEqual(s.password, s.oldPassword);
   assert.equal(await propfind(s.url, s.username, s.oldPassword), 401, 'the old password is refused');
   assert.equal(await propfind(s.url, s.username, s.password), 207, 'the new password works');
+});
+
+step('devices', async () => {
+  // Add a labelled device password: shown once, it works beside the install password.
+  await page.fill('#device-label', 'Front desk iPad');
+  await page.click('#device-create');
+  await page.waitForSelector('#device-new:not([hidden])');
+  await waitForText('#device-new-label', 'Front desk iPad');
+  const devicePassword = await page.inputValue('#device-new-password');
+  assert.ok(devicePassword.length >= 22, 'a long random password');
+  await page.waitForSelector('[data-testid="device-row"]:nth-child(2)');
+  assert.equal(await page.locator('[data-testid="device-row"]').count(), 2, 'install password + the device');
+  assert.equal(await propfind(s.url, s.username, devicePassword), 207, 'the device password works');
+  assert.equal(await propfind(s.url, s.username, s.password), 207, 'the install password still works');
+  assert.ok(!(await page.textContent('#device-table')).includes(devicePassword), 'the table never shows it');
+  // Revoke it, with confirmation: it stops, the install password keeps working.
+  const text = await confirmVia('[data-testid="device-row"]:nth-child(2) button');
+  assert.match(text, /other devices keep working/i);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="device-row"]').length === 1);
+  assert.equal(await propfind(s.url, s.username, devicePassword), 401, 'the revoked password is refused');
+  assert.equal(await propfind(s.url, s.username, s.password), 207);
 });
 
 step('profile', async () => {

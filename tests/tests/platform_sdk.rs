@@ -377,7 +377,7 @@ async fn install_input_is_checked_against_the_manifest_then_by_the_app() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 422, "an app without settings takes none");
+    assert_eq!(r.status(), 422, "unknown settings are refused");
 
     let ok = install(json!({})).await.unwrap();
     assert_eq!(ok.status(), 201);

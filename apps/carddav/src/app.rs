@@ -1,17 +1,18 @@
 //! The CardDAV app: install hooks, actions, and request dispatch by resource and method.
-use crate::auth::{self, PasswordCache, PASSWORD_FIELD};
+use crate::auth::{self, Credentials, PASSWORD_FIELD};
 use crate::book::{BookSettings, LAST_SYNC_FIELD};
 use crate::card::{self, Card};
+use crate::devices::{self, Access};
 use crate::props::Env;
 use crate::respond::{self, DAV_HEADER};
 use crate::tree::{Hrefs, Resource};
-use crate::{profile, propfind, proppatch, report, vcard, write};
+use crate::{device_actions, privileges, profile, propfind, proppatch, report, vcard, write};
 use dashmap::DashMap;
 use portico_sdk::http::{Method, StatusCode};
 use portico_sdk::{
     async_trait, Account, ActionFile, ActionOutcome, AppContext, AppError, AppManifest, AppRequest,
-    AppResponse, AppStatus, CustomerChange, ExternalApp, InstallInput, InstallOutcome,
-    InstallationId, InstallationStatus, StoredCard, Timestamp,
+    AppResponse, AppStatus, ConfigField, ConfigKind, CustomerChange, ExternalApp, InstallInput,
+    InstallOutcome, InstallationId, InstallationStatus, StoredCard, Timestamp,
 };
 use serde_json::{json, Value};
 
@@ -24,7 +25,7 @@ const LAST_SYNC_WRITE_EVERY_MS: i64 = 60_000;
 /// The CardDAV app (kind `carddav`).
 #[derive(Default)]
 pub struct CardDavApp {
-    passwords: PasswordCache,
+    credentials: Credentials,
     last_sync: DashMap<InstallationId, Timestamp>,
 }
 
@@ -34,11 +35,13 @@ impl CardDavApp {
         Self::default()
     }
 
-    fn env<'a>(&self, cx: &'a AppContext, req: &AppRequest, seq: u64) -> Env<'a> {
+    fn env<'a>(&self, cx: &'a AppContext, req: &AppRequest, seq: u64, access: &Access) -> Env<'a> {
+        let mut book = BookSettings::from_data(&cx.installation.data);
+        book.read_only = access.read_only;
         Env {
             cx,
             hrefs: Hrefs::new(&req.base_path),
-            book: BookSettings::from_data(&cx.installation.data),
+            book,
             seq,
             minimal: crate::props::wants_minimal(req),
         }
@@ -62,6 +65,8 @@ impl CardDavApp {
     }
 }
 
+/// The methods a resource supports (RFC 9110 §10.2.1), whatever the credential: a read-only
+/// credential learns what it may do from `current-user-privilege-set` (see [`privileges`]).
 fn allow(r: &Resource) -> &'static str {
     match r {
         Resource::Card(_) => "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, REPORT",
@@ -83,6 +88,8 @@ fn current_password(cx: &AppContext) -> Result<portico_sdk::Secret<String>, AppE
     cx.secrets.open(PASSWORD_FIELD, sealed)
 }
 
+/// The installation with a new install password. Everything else in the data (device passwords,
+/// settings) is kept: regenerating replaces only this one password.
 fn with_password(cx: &AppContext, password: &str) -> Result<portico_sdk::Installation, AppError> {
     let mut inst = cx.installation.clone();
     if !inst.data.is_object() {
@@ -106,11 +113,31 @@ impl ExternalApp for CardDavApp {
             "CardDAV contacts",
             "Your customers as an address book on phones and computers (Apple Contacts, DAVx5, Thunderbird)",
         )
-        .with_action("regenerate-password", "Replace the password; connected devices must enter the new one")
+        .with_action(
+            "regenerate-password",
+            "Replace the install password; devices using it must enter the new one (device passwords keep working)",
+        )
         .with_action("credentials", "Show the address book URL, username and password")
         .with_file_action(
             "apple-profile",
             "Configuration profile that adds the address book to an iPhone, iPad or Mac in one tap",
+        )
+        .with_action(
+            "create-device",
+            "Create a password for one device: {label, read_only?}; the password is shown once",
+        )
+        .with_action("list-devices", "List the passwords with label, creation and last use (never the passwords)")
+        .with_action("revoke-device", "Revoke one device password: {id}; the others keep working")
+        .with_action(
+            "set-read-only",
+            "Make the address book read-only for every password, or writable again: {read_only}",
+        )
+        .with_config_field(
+            ConfigField::new(devices::READ_ONLY_FIELD, "Read-only address book", ConfigKind::Boolean)
+                .with_default(json!(false))
+                .with_help(
+                    "Phones and computers can read the contacts but not change them. Can be changed later.",
+                ),
         )
         .with_well_known("carddav")
     }
@@ -131,7 +158,11 @@ impl ExternalApp for CardDavApp {
             }
             None => cx.secrets.random_token(PASSWORD_BYTES).into_inner(),
         };
-        let inst = with_password(cx, &password)?;
+        let mut inst = with_password(cx, &password)?;
+        let read_only = input.config[devices::READ_ONLY_FIELD]
+            .as_bool()
+            .unwrap_or(false);
+        inst.data[devices::READ_ONLY_FIELD] = Value::Bool(read_only);
         Ok(InstallOutcome {
             installation: inst,
             reveal: connection_info(cx, &password),
@@ -155,6 +186,8 @@ impl ExternalApp for CardDavApp {
             "last_sync": last.map(|ms| card::http_date(ms / 1000)),
             "url": cx.base_url(),
             "username": cx.org.slug,
+            "devices": devices::devices_of(&cx.installation.data).len(),
+            "read_only": devices::read_only_of(&cx.installation.data),
         });
         Ok(s)
     }
@@ -219,12 +252,19 @@ impl ExternalApp for CardDavApp {
                     content: text.into(),
                 }))
             }
+            "create-device" => device_actions::create(cx, &input, PASSWORD_BYTES),
+            "list-devices" => Ok(ActionOutcome::result(device_actions::list(
+                cx,
+                &self.credentials,
+            ))),
+            "revoke-device" => device_actions::revoke(cx, &self.credentials, &input),
+            "set-read-only" => device_actions::set_read_only(cx, &input),
             other => Err(AppError::not_found(format!("unknown action '{other}'"))),
         }
     }
 
     async fn uninstall(&self, cx: &AppContext) -> Result<(), AppError> {
-        self.passwords.forget(&cx.installation.id);
+        self.credentials.forget(&cx.installation.id);
         self.last_sync.remove(&cx.installation.id);
         Ok(())
     }
@@ -287,19 +327,23 @@ impl ExternalApp for CardDavApp {
         _name: &str,
         req: AppRequest,
     ) -> Result<AppResponse, AppError> {
-        if !self.passwords.check(cx, &req)? {
+        let Some(access) = self.credentials.authenticate(cx, &req)? else {
             return Ok(auth::challenge());
-        }
+        };
+        self.credentials.note_use(cx, &access).await;
         // RFC 6764 §5: redirect the client to the context path of the service.
         Ok(AppResponse::new(StatusCode::MOVED_PERMANENTLY).with_header("location", &req.base_path))
     }
 
     async fn handle(&self, cx: &AppContext, req: AppRequest) -> Result<AppResponse, AppError> {
-        if !self.passwords.check(cx, &req)? {
+        let Some(access) = self.credentials.authenticate(cx, &req)? else {
             return Ok(auth::challenge());
-        }
+        };
         let r = crate::tree::resolve(&req.segments);
-        let mut resp = self.dispatch(cx, &r, &req).await?;
+        let resp = self.dispatch(cx, &r, &req, &access).await;
+        // After the request's own writes (PROPPATCH, the last sync), never racing them.
+        self.credentials.note_use(cx, &access).await;
+        let mut resp = resp?;
         let listing = matches!(req.method.as_str(), "PROPFIND" | "REPORT");
         if listing && resp.status == StatusCode::MULTI_STATUS && crate::props::wants_minimal(&req) {
             // RFC 7240 §3: say that the preference was honoured.
@@ -322,6 +366,7 @@ impl CardDavApp {
         cx: &AppContext,
         r: &Resource,
         req: &AppRequest,
+        access: &Access,
     ) -> Result<AppResponse, AppError> {
         let method = req.method.as_str();
         // A card must exist for every method but PUT (and OPTIONS).
@@ -361,7 +406,19 @@ impl CardDavApp {
             _ if method == "PROPFIND" || method == "REPORT" => cx.customers.current_seq().await?,
             _ => 0,
         };
-        let env = self.env(cx, req, seq);
+        let env = self.env(cx, req, seq, access);
+        if access.read_only {
+            // RFC 3744 §7.1.1: refuse before anything is parsed or changed.
+            let exists = match (method, r) {
+                ("PUT", Resource::Card(stem)) => {
+                    cx.customers.find_by_resource_name(stem).await?.is_some()
+                }
+                _ => card.is_some(),
+            };
+            if let Some(p) = privileges::write_needs(&env.hrefs, r, method, exists) {
+                return Ok(respond::precondition(p));
+            }
+        }
         match req.method.clone() {
             Method::OPTIONS => Ok(AppResponse::new(StatusCode::OK).with_header("allow", allow(r))),
             Method::GET | Method::HEAD => Ok(get(r, card.as_ref(), req)),

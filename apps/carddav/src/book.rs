@@ -16,6 +16,11 @@ pub struct BookSettings {
     /// self-contained XML (attributes and `xml:lang` kept).
     #[serde(default)]
     pub dead: BTreeMap<String, String>,
+    /// The book is read-only for the credential of this request (the install's `read_only`
+    /// setting or a read-only device password; see [`crate::devices`]). Never stored here:
+    /// set per request from the authenticated credential.
+    #[serde(skip)]
+    pub read_only: bool,
 }
 
 /// The key of the settings in the installation data.

@@ -2,7 +2,7 @@
 //! CalendarServer `getctag`).
 use crate::book::BookSettings;
 use crate::card::Card;
-use crate::dav::fragments::{self, Privilege};
+use crate::dav::fragments;
 use crate::dav::{AddressDataRequest, KnownProp, PropName, PropValue};
 use crate::sync_token::{self, SyncToken};
 use crate::tree::{Hrefs, Resource};
@@ -198,10 +198,10 @@ pub fn value(
         AddressbookHomeSet => hrefs(env.hrefs.home()),
         // RFC 6352 §7.1.2: the principal's own card; we have none, so the property is empty.
         PrincipalAddress => PropValue::Empty,
-        CurrentUserPrivilegeSet => PropValue::Xml(fragments::current_user_privilege_set(match r {
-            Resource::Book | Resource::Card(_) => &Privilege::READ_WRITE,
-            _ => &Privilege::READ_ONLY,
-        })),
+        // RFC 3744 §5.4: the privileges of the credential this request came with.
+        CurrentUserPrivilegeSet => PropValue::Xml(fragments::current_user_privilege_set(
+            crate::privileges::current(r, env.book.read_only),
+        )),
         SupportedReportSet => PropValue::Xml(match r {
             Resource::Book => fragments::SUPPORTED_REPORT_SET_ADDRESSBOOK.to_owned(),
             _ => String::new(),

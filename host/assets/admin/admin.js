@@ -548,6 +548,9 @@ async function loadCarddav() {
   ]);
   fillCredentials(creds.result);
   fillStatus(detail.status);
+  $('device-new').hidden = true;
+  $('device-new-password').value = '';
+  await loadDevices();
 }
 
 function fillCredentials(c) {
@@ -565,6 +568,92 @@ function fillStatus(status) {
   const n = details.contacts;
   $('dav-contacts').textContent = typeof n === 'number' ? `${n} ${n === 1 ? 'contact' : 'contacts'}` : 'Unknown';
   $('dav-last-sync').textContent = formatDate(details.last_sync) || 'No device has synced yet';
+  const d = details.devices;
+  $('dav-devices').textContent = typeof d === 'number' ? `${d} ${d === 1 ? 'device' : 'devices'}` : 'Unknown';
+}
+
+/** The passwords of the address book (never the secrets): the install password, then devices. */
+async function loadDevices() {
+  const r = await api('POST', actionPath(carddav, 'list-devices'), { json: {} });
+  const listing = r.result || {};
+  $('book-read-only').checked = listing.read_only === true;
+  const rows = $('device-rows');
+  rows.replaceChildren();
+  for (const d of listing.devices || []) {
+    let action = null;
+    if (d.kind === 'device') {
+      action = el('button', { type: 'button', class: 'danger small', 'aria-label': `Revoke the password of ${d.label}` }, 'Revoke…');
+      action.addEventListener('click', () => revokeDevice(d, action));
+    }
+    rows.append(el('tr', { 'data-testid': 'device-row', 'data-id': d.id },
+      el('td', {}, el('strong', { text: d.label }),
+        d.kind === 'install' ? el('span', { class: 'muted', text: ' (shown above)' }) : null),
+      el('td', { text: d.read_only ? 'View only' : 'Read and write' }),
+      el('td', { text: formatDate(d.created_at) || '' }),
+      el('td', { text: formatDate(d.last_used_at) || 'Never' }),
+      el('td', {}, action)));
+  }
+}
+
+async function createDevice(event) {
+  event.preventDefault();
+  const label = $('device-label').value.trim();
+  if (!label) {
+    showError('Give the device a name, for example “Front desk iPad”.');
+    $('device-label').focus();
+    return;
+  }
+  await busy($('device-create'), async () => {
+    clearMessages();
+    const r = await api('POST', actionPath(carddav, 'create-device'), {
+      json: { label, read_only: $('device-read-only').checked },
+    });
+    const d = r.result;
+    $('device-label').value = '';
+    $('device-read-only').checked = false;
+    $('device-new-label').textContent = d.label;
+    $('device-new-password').value = d.password;
+    $('device-new').hidden = false;
+    await loadDevices();
+    await refreshCarddavStatus();
+    notify(`Password for “${d.label}” created. Enter it on the device now: it is not shown again.`);
+    $('device-new-password').focus();
+    $('device-new-password').select();
+  });
+}
+
+async function revokeDevice(d, button) {
+  const ok = await confirmDialog({
+    title: `Revoke the password of “${d.label}”?`,
+    message: 'That device stops syncing at once and asks for a password. Other devices keep working.',
+    confirm: 'Revoke',
+  });
+  if (!ok) return;
+  await busy(button, async () => {
+    clearMessages();
+    await api('POST', actionPath(carddav, 'revoke-device'), { json: { id: d.id } });
+    $('device-new').hidden = true;
+    $('device-new-password').value = '';
+    await loadDevices();
+    await refreshCarddavStatus();
+    notify(`The password of “${d.label}” is revoked.`);
+  });
+}
+
+async function setReadOnly() {
+  const box = $('book-read-only');
+  const want = box.checked;
+  await busy(box, async () => {
+    clearMessages();
+    try {
+      await api('POST', actionPath(carddav, 'set-read-only'), { json: { read_only: want } });
+    } catch (e) {
+      box.checked = !want;
+      throw e;
+    }
+    await loadDevices();
+    notify(want ? 'The address book is now read-only on every device.' : 'Devices can change contacts again.');
+  });
 }
 
 async function refreshCarddavStatus() {
@@ -586,8 +675,8 @@ function setPasswordVisible(visible) {
 async function regenerate() {
   const ok = await confirmDialog({
     title: 'Regenerate the password?',
-    message: 'The current password stops working at once. Connected phones and computers will ask for the new password '
-      + 'until it is entered on each of them (or a new profile is installed).',
+    message: 'The current password stops working at once. Phones and computers using it will ask for the new password '
+      + 'until it is entered on each of them (or a new profile is installed). Device passwords keep working.',
     confirm: 'Regenerate',
   });
   if (!ok) return;
@@ -905,8 +994,10 @@ function wireEvents() {
   $('customers-prev').addEventListener('click', () => pageCustomers(false));
   $('import-form').addEventListener('submit', importCustomers);
   $('token-form').addEventListener('submit', createToken);
+  $('device-form').addEventListener('submit', createDevice);
+  $('book-read-only').addEventListener('change', setReadOnly);
   // Read-only fields select their whole value on focus, to make copying by hand easy.
-  for (const id of ['dav-url', 'dav-username', 'dav-password', 'token-new-value']) {
+  for (const id of ['dav-url', 'dav-username', 'dav-password', 'token-new-value', 'device-new-password']) {
     $(id).addEventListener('focus', () => $(id).select());
   }
 }

@@ -13,6 +13,7 @@
 
 use portico_sdk::http::StatusCode;
 
+use super::fragments::Privilege;
 use super::href::encode_href;
 use super::names::{NS_CARDDAV, NS_DAV, ROOT_NAMESPACE_DECLS};
 use super::xml::escape_text;
@@ -66,6 +67,10 @@ pub enum Precondition {
     /// `card:supported-collation` — an unknown `collation` in a `text-match`
     /// (RFC 6352 §8.3, §8.6). 403.
     SupportedCollation,
+    /// `DAV:need-privileges` — the credential lacks a privilege the method needs; one
+    /// `(href, privilege)` per resource and missing privilege (decoded absolute path; encoded
+    /// on write) (RFC 3744 §7.1.1). 403.
+    NeedPrivileges(Vec<(String, Privilege)>),
 }
 
 impl Precondition {
@@ -89,6 +94,7 @@ impl Precondition {
             AddressbookCollectionLocationOk => (NS_CARDDAV, "addressbook-collection-location-ok"),
             SupportedFilter => (NS_CARDDAV, "supported-filter"),
             SupportedCollation => (NS_CARDDAV, "supported-collation"),
+            NeedPrivileges(_) => (NS_DAV, "need-privileges"),
         }
     }
 
@@ -111,7 +117,8 @@ impl Precondition {
             | MaxResourceSize
             | AddressbookCollectionLocationOk
             | SupportedFilter
-            | SupportedCollation => StatusCode::FORBIDDEN,
+            | SupportedCollation
+            | NeedPrivileges(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -121,6 +128,19 @@ impl Precondition {
     pub fn element_xml(&self) -> String {
         let (ns, local) = self.qualified();
         let prefix = if ns == NS_DAV { "d" } else { "card" };
+        if let Precondition::NeedPrivileges(missing) = self {
+            // RFC 3744 §7.1.1: one DAV:resource (href + privilege) per missing privilege.
+            let mut out = String::from("<d:need-privileges>");
+            for (href, privilege) in missing {
+                out.push_str("<d:resource><d:href>");
+                escape_text(&encode_href(href), &mut out);
+                out.push_str("</d:href><d:privilege><d:");
+                out.push_str(privilege.local_name());
+                out.push_str("/></d:privilege></d:resource>");
+            }
+            out.push_str("</d:need-privileges>");
+            return out;
+        }
         let hrefs: &[String] = match self {
             Precondition::LockTokenSubmitted(hrefs) => hrefs,
             Precondition::NoUidConflict(Some(href)) => std::slice::from_ref(href),
@@ -252,6 +272,25 @@ mod tests {
             .first_element_child()
             .expect("condition element");
         assert!(el.has_tag_name((NS_CARDDAV, "no-uid-conflict")));
+    }
+
+    #[test]
+    fn need_privileges_names_resource_and_privilege() {
+        let p = Precondition::NeedPrivileges(vec![(
+            "/api/apps/o/i/addressbook/customers/a b.vcf".into(),
+            Privilege::WriteContent,
+        )]);
+        assert_eq!(p.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            error_body(&p),
+            format!(
+                "{HEAD}<d:need-privileges><d:resource><d:href>/api/apps/o/i/addressbook/customers/a%20b.vcf</d:href><d:privilege><d:write-content/></d:privilege></d:resource></d:need-privileges></d:error>"
+            )
+        );
+        let body = error_body(&p);
+        let doc = roxmltree::Document::parse(&body).expect("well-formed");
+        let el = doc.root_element().first_element_child().expect("condition");
+        assert!(el.has_tag_name((NS_DAV, "need-privileges")));
     }
 
     #[test]

@@ -33,7 +33,7 @@ const RECORDS: Table = TableDefinition::new("host_records");
 const SEQS: TableDefinition<'static, &'static str, (u64, u64)> = TableDefinition::new("seqs");
 
 /// The most memory redb may use for its page cache.
-pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Separator between the organization and the rest of a key. Ids never contain it.
 const SEP: char = '\u{1f}';

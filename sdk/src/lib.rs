@@ -87,8 +87,8 @@ pub use async_trait::async_trait;
 pub use error::{AppError, ErrorKind};
 pub use ids::{CustomerId, IdError, InstallationId, OrgId};
 pub use model::{
-    Account, Change, ChangeBatch, Customer, CustomerDraft, Installation, InstallationStatus,
-    Organization, StoredCard, Timestamp,
+    plan_card_media, Account, CardMedia, Change, ChangeBatch, Customer, CustomerDraft,
+    Installation, InstallationStatus, MediaPlan, Organization, StoredCard, Timestamp,
 };
 pub use ports::{Clock, CustomerDirectory, EventSink, InstallationPort, SecretBox, SystemClock};
 pub use request::{AppRequest, AppResponse, BodyStream};

@@ -6,7 +6,8 @@ use crate::respond;
 use crate::vcard::{self, CardError, ParsedCard};
 use portico_sdk::http::StatusCode;
 use portico_sdk::{
-    AppError, AppRequest, AppResponse, Customer, CustomerDraft, CustomerId, ErrorKind, StoredCard,
+    AppError, AppRequest, AppResponse, CardMedia, Customer, CustomerDraft, CustomerId, ErrorKind,
+    StoredCard,
 };
 
 /// The result of evaluating `If-Match` / `If-None-Match` against the current ETag.
@@ -163,6 +164,44 @@ pub fn project(parsed: &ParsedCard, base: Option<&Customer>) -> CustomerDraft {
     d
 }
 
+/// The stored form of a card: its text without the large photos, references to them (keys to
+/// be assigned by the store) and the photos' bytes in the same order.
+fn into_stored(
+    name: String,
+    uid: String,
+    split: vcard::media::SplitCard,
+    etag: String,
+) -> (StoredCard, Vec<String>) {
+    let mut media = Vec::with_capacity(split.pieces.len());
+    let mut pieces = Vec::with_capacity(split.pieces.len());
+    for (offset, piece) in split.pieces {
+        media.push(CardMedia {
+            offset: offset as u64,
+            len: piece.len() as u64,
+            key: String::new(),
+        });
+        pieces.push(piece);
+    }
+    let card = StoredCard {
+        name,
+        uid,
+        text: split.text,
+        etag,
+        media,
+    };
+    (card, pieces)
+}
+
+/// [`into_stored`] for a whole card `text` (with its ETag).
+pub fn stored_card(
+    name: String,
+    uid: String,
+    text: &str,
+    etag: String,
+) -> Result<(StoredCard, Vec<String>), CardError> {
+    Ok(into_stored(name, uid, vcard::media::split(text)?, etag))
+}
+
 fn card_error(e: &CardError) -> AppResponse {
     let p = match e {
         CardError::UnsupportedVersion(_) => Precondition::SupportedAddressData,
@@ -189,7 +228,16 @@ pub async fn put(env: &Env<'_>, stem: &str, req: &AppRequest) -> Result<AppRespo
     if req.body.len() > MAX_RESOURCE_SIZE {
         return Ok(respond::precondition(Precondition::MaxResourceSize));
     }
-    let parsed = match vcard::parse(&req.body) {
+    let Ok(text) = std::str::from_utf8(&req.body) else {
+        return Ok(card_error(&CardError::NotUtf8));
+    };
+    // Photos are cut out first (each within its own limit) and the rest is validated: the
+    // parser's line limit is for text, not for a photo's base64.
+    let split = match vcard::media::split(text) {
+        Ok(s) => s,
+        Err(e) => return Ok(card_error(&e)),
+    };
+    let parsed = match vcard::parse(split.text.as_bytes()) {
         Ok(p) => p,
         Err(e) => return Ok(card_error(&e)),
     };
@@ -224,18 +272,14 @@ pub async fn put(env: &Env<'_>, stem: &str, req: &AppRequest) -> Result<AppRespo
             ))));
         }
     }
-    let text = match String::from_utf8(req.body.to_vec()) {
-        Ok(t) => t,
-        Err(_) => return Ok(card_error(&CardError::NotUtf8)),
-    };
-    let etag = vcard::etag(&text);
+    // The ETag is over the bytes the client sent, photos included (RFC 6352 §6.3.2.3: a GET
+    // returns them unchanged).
+    let etag = vcard::etag(text);
     let mut draft = project(&parsed, existing.as_ref());
-    draft.card = Some(StoredCard {
-        name: stem.to_owned(),
-        uid: parsed.uid.clone(),
-        text,
-        etag: etag.clone(),
-    });
+    let (card, pieces) = into_stored(stem.to_owned(), parsed.uid.clone(), split, etag.clone());
+    draft.card = Some(card);
+    // New bytes, new pieces: the store drops the replaced card's (plan_card_media).
+    draft.card_media = Some(pieces);
     let result = match &existing {
         Some(e) => dir
             .update(&e.id, draft, Some(e.revision))

@@ -414,3 +414,110 @@ async fn organizations_never_see_each_others_photos() {
     assert_eq!(media_count(&s, "acme").await, 1, "A's photo stays");
     assert_eq!(a.get_card(&a.card("same.vcf")).await.1, ca);
 }
+
+/// What a crash can leave behind, made by hand through the store: a photo no card names is
+/// garbage that is never served; a card naming a photo the store lacks is detected (500 for
+/// that card, the rest of a report answers normally, nothing served as if it were whole).
+#[tokio::test]
+async fn orphaned_photos_are_never_served_and_missing_ones_are_detected() {
+    use portico_sdk::{CardMedia, CustomerDraft, StoredCard, Timestamp};
+    let s = TestServer::start().await;
+    let book = Book::install(&s, "acme").await;
+    let card = card_v3_photo("ann-uid", "Ann", &b64(4_000, 12));
+    let etag = book.create_card("ann.vcf", &card).await;
+    let ann = customer_by_card_name(&s, "acme", "ann").await;
+    let cid = CustomerId::parse(ann["id"].as_str().unwrap()).unwrap();
+    let org = OrgId::parse("acme").unwrap();
+    let store = &s.portico.store;
+
+    // Garbage: a piece under the customer that its card does not name.
+    let orphan = "PHOTO;ENCODING=b;TYPE=JPEG:T1JQSEFO\r\n".to_owned();
+    store
+        .import_card_media(&org, &cid, &[("orphan".into(), orphan)])
+        .await
+        .unwrap();
+    assert_eq!(media_count(&s, "acme").await, 2);
+    assert_eq!(
+        book.get_card(&book.card("ann.vcf")).await,
+        (etag, card.clone())
+    );
+
+    // Damaged: a record naming a piece the store does not hold.
+    let text = vcard3("bad-uid", "Broken", &[]);
+    let draft = CustomerDraft {
+        name: "Broken".into(),
+        card: Some(StoredCard {
+            name: "broken".into(),
+            uid: "bad-uid".into(),
+            etag: "\"damaged\"".into(),
+            media: vec![CardMedia {
+                offset: (text.len() - "END:VCARD\r\n".len()) as u64,
+                len: 40,
+                key: "gone".into(),
+            }],
+            text,
+        }),
+        ..Default::default()
+    };
+    let broken = draft.into_customer(CustomerId::parse("broken-1").unwrap(), 1, Timestamp(1));
+    store.import_customers(&org, &[broken]).await.unwrap();
+    let r = book.get(&book.card("broken.vcf")).await;
+    assert_eq!(r.status(), 500, "a damaged card is never served as whole");
+    let hrefs = vec![book.card("ann.vcf"), book.card("broken.vcf")];
+    let ms = book
+        .report_ms(&book.book(), &multiget_body(&hrefs, ""))
+        .await;
+    assert_eq!(ms.get(&hrefs[0]).ok(CARD, "address-data").text, card);
+    let damaged = ms.get(&hrefs[1]);
+    assert!(damaged.prop(CARD, "address-data").is_none());
+    assert_eq!(
+        damaged.status,
+        Some(500),
+        "the damaged card answers 500 inside the multistatus"
+    );
+    // Listings without address-data still list it (its ETag and size are in the record).
+    let ms = book
+        .propfind_ms(&book.book(), "1", &propfind_body(&[(DAV, "getetag")]))
+        .await;
+    assert_eq!(ms.get(&hrefs[1]).ok(DAV, "getetag").text, "\"damaged\"");
+}
+
+/// Concurrent clients replacing one card's photo: one wins each round, the losers get 412, and
+/// the store ends with exactly the winner's photo (no orphan from a lost write).
+#[tokio::test]
+async fn concurrent_photo_writes_leave_no_orphans() {
+    let s = TestServer::start().await;
+    let book = Book::install(&s, "acme").await;
+    book.create_card("ann.vcf", &card_v3_photo("ann-uid", "Ann", &b64(3_000, 20)))
+        .await;
+    let bodies: Vec<String> = (0..8)
+        .map(|i| card_v3_photo("ann-uid", "Ann", &b64(3_000 + i * 10, 21 + i)))
+        .collect();
+    let mut tasks = Vec::new();
+    for body in bodies.clone() {
+        let book = book.clone();
+        tasks.push(tokio::spawn(async move {
+            let href = book.card("ann.vcf");
+            book.put(&href, &body, &[]).await.status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 204 || *s == 412),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&204));
+    let (_, now) = book.get_card(&book.card("ann.vcf")).await;
+    assert!(
+        bodies.contains(&now),
+        "the card is one client's bytes exactly"
+    );
+    assert_eq!(
+        media_count(&s, "acme").await,
+        1,
+        "only the stored card's photo remains"
+    );
+}

@@ -1963,6 +1963,7 @@ mod tests {
             uid: "uid-b".into(),
             text: "BEGIN:VCARD\r\nUID:uid-b\r\nEND:VCARD\r\n".into(),
             etag: "\"1\"".into(),
+            media: Vec::new(),
         });
         let b = s
             .create_customer(&oid, bd, Timestamp(1))

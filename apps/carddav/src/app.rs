@@ -252,7 +252,13 @@ impl ExternalApp for CardDavApp {
             // A card with photos stored apart: patch the whole card (the photos are properties
             // like any other, so they stay as the client wrote them), then cut them out again.
             (Some(before), Some(stored)) => {
-                let old_pieces = card::media_pieces(cx, &before.id, &stored).await?;
+                // Pieces the draft brings itself (another hook, a draft with new photos) are
+                // used as they are; otherwise the stored ones are read.
+                let given = change.draft.card_media.take();
+                let old_pieces = match &given {
+                    Some(p) => p.clone(),
+                    None => card::media_pieces(cx, &before.id, &stored).await?,
+                };
                 let whole = vcard::media::reassemble(
                     &stored.text,
                     stored
@@ -267,8 +273,10 @@ impl ExternalApp for CardDavApp {
                     let etag = vcard::etag(&text);
                     let (mut card, pieces) =
                         write::stored_card(stored.name.clone(), stored.uid.clone(), &text, etag)
-                            .map_err(|e| AppError::internal(format!("patched card: {e}")))?;
-                    if pieces == old_pieces {
+                            .map_err(|e| {
+                                AppError::unprocessable(format!("the edited card: {e}"))
+                            })?;
+                    if given.is_none() && pieces == old_pieces {
                         // Same photos: the new text names the stored pieces (no bytes move).
                         for (m, old) in card.media.iter_mut().zip(&stored.media) {
                             m.key = old.key.clone();
@@ -278,6 +286,8 @@ impl ExternalApp for CardDavApp {
                         change.draft.card_media = Some(pieces);
                     }
                     change.draft.card = Some(card);
+                } else {
+                    change.draft.card_media = given;
                 }
             }
             // No card yet: render one now, so reads copy bytes instead of rendering.

@@ -715,7 +715,18 @@ async fn export_customers(req: HttpRequest, path: web::Path<String>, s: S) -> R 
             .list_customers(&org, after.as_ref(), 1000)
             .await?;
         for c in &page {
-            let text = portico_carddav::vcf_file::card_text(c);
+            // Photos are stored apart from the card text: read them back for the export.
+            let keys: Vec<String> = c
+                .card
+                .iter()
+                .flat_map(|k| k.media.iter().map(|m| m.key.clone()))
+                .collect();
+            let media = if keys.is_empty() {
+                Vec::new()
+            } else {
+                s.portico.store.get_card_media(&org, &c.id, &keys).await?
+            };
+            let text = portico_carddav::vcf_file::card_text(c, &media);
             out.push_str(&text);
             if !text.ends_with('\n') {
                 out.push_str("\r\n");

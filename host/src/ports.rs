@@ -140,6 +140,23 @@ impl CustomerDirectory for OrgDirectory {
             .await
             .map_err(store_err)
     }
+    async fn card_media(
+        &self,
+        id: &CustomerId,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, AppError> {
+        let found = self
+            .store
+            .get_card_media(&self.org, id, keys)
+            .await
+            .map_err(store_err)?;
+        if found.iter().any(Option::is_none) {
+            // A record naming a piece the store lacks: damaged (see store::mongo, "Card media
+            // pieces"); the app refuses to serve it as whole, the operator hears of it here.
+            tracing::error!(org = %self.org, customer = %id, "a card names a media piece the store lacks");
+        }
+        Ok(found)
+    }
 }
 
 /// One installation's record.

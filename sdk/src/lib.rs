@@ -87,8 +87,9 @@ pub use async_trait::async_trait;
 pub use error::{AppError, ErrorKind};
 pub use ids::{CustomerId, IdError, InstallationId, OrgId};
 pub use model::{
-    normalize_birthday, Account, BirthdayError, Change, ChangeBatch, Customer, CustomerDraft,
-    Installation, InstallationStatus, Organization, StoredCard, Timestamp, APPLE_OMIT_YEAR,
+    normalize_birthday, plan_card_media, Account, BirthdayError, CardMedia, Change, ChangeBatch,
+    Customer, CustomerDraft, Installation, InstallationStatus, MediaPlan, Organization, StoredCard,
+    Timestamp, APPLE_OMIT_YEAR,
 };
 pub use ports::{Clock, CustomerDirectory, EventSink, InstallationPort, SecretBox, SystemClock};
 pub use request::{AppRequest, AppResponse, BodyStream};

@@ -104,8 +104,36 @@ pub struct StoredCard {
     pub uid: String,
     /// The card text (vCards are UTF-8).
     pub text: String,
-    /// A strong entity tag for `text`, including the quotes.
+    /// A strong entity tag for the card as the client wrote it, including the quotes: over
+    /// `text` with every piece of [`StoredCard::media`] put back.
     pub etag: String,
+    /// Pieces of the card kept apart from `text` (large photos and logos), in text order. The
+    /// card a client wrote is `text` with each piece's bytes inserted at its
+    /// [`CardMedia::offset`]; the bytes are read with
+    /// [`crate::CustomerDirectory::card_media`], so a listing of records never loads them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<CardMedia>,
+}
+
+impl StoredCard {
+    /// The length in bytes of the card as the client wrote it (`text` plus every media piece).
+    pub fn full_len(&self) -> usize {
+        self.text.len() + self.media.iter().map(|m| m.len as usize).sum::<usize>()
+    }
+}
+
+/// One piece of a stored card kept apart from the card text (see [`StoredCard::media`]). The
+/// host never interprets the bytes; the app that cut them out puts them back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardMedia {
+    /// Where the piece goes back: a byte offset into [`StoredCard::text`] (pieces are in
+    /// ascending offset order; two pieces may share an offset and then go back in list order).
+    pub offset: u64,
+    /// The piece's length in bytes.
+    pub len: u64,
+    /// The store's name for the bytes, unique per customer and per write that brought them
+    /// (assigned by the store; see [`CustomerDraft::card_media`]).
+    pub key: String,
 }
 
 /// The marker year Apple Contacts writes for a birthday without a year (`1604-MM-DD` with
@@ -298,6 +326,14 @@ pub struct CustomerDraft {
     /// A card to store with the customer.
     #[serde(default)]
     pub card: Option<StoredCard>,
+    /// The bytes of the card's media pieces when they are new: `Some(pieces)` with one entry
+    /// per [`StoredCard::media`] reference, in order (each `len` must match); the store gives
+    /// them fresh keys, stores them with the record and drops the customer's previous pieces.
+    /// `None` keeps pieces already stored: every reference must then name a piece of the record
+    /// being replaced (keys as read), and pieces the new card no longer names are dropped.
+    /// Never serialized (the bytes travel only inside the process).
+    #[serde(skip)]
+    pub card_media: Option<Vec<String>>,
 }
 
 impl CustomerDraft {
@@ -316,6 +352,7 @@ impl CustomerDraft {
             note: c.note.clone(),
             tags: c.tags.clone(),
             card: c.card.clone(),
+            card_media: None,
         }
     }
 
@@ -363,6 +400,94 @@ pub struct ChangeBatch {
     pub next_seq: u64,
     /// True if the limit cut the batch short (more changes follow `next_seq`).
     pub truncated: bool,
+}
+
+/// What a customer write does to the card's media pieces ([`plan_card_media`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MediaPlan {
+    /// Pieces to store: (key, bytes).
+    pub put: Vec<(String, String)>,
+    /// Keys of the replaced record's pieces the new record no longer names (to delete once the
+    /// record is written).
+    pub drop: Vec<String>,
+}
+
+/// The media rule every store applies to a write of customer `draft` over the record `old`
+/// (`None` for a create), shared so the backends agree. With [`CustomerDraft::card_media`] set,
+/// its pieces get fresh keys from `new_key` (written into the draft's references) and every
+/// piece of `old` is dropped; without it, every reference must name a piece of `old` (its key
+/// and length as stored) and the pieces of `old` not named any more are dropped. `Err` says why
+/// the draft is refused (nothing may be written then).
+pub fn plan_card_media(
+    old: Option<&StoredCard>,
+    draft: &mut CustomerDraft,
+    mut new_key: impl FnMut() -> String,
+) -> Result<MediaPlan, String> {
+    let old_media: &[CardMedia] = old.map(|c| c.media.as_slice()).unwrap_or(&[]);
+    let pieces = draft.card_media.take();
+    let refs: &mut [CardMedia] = match draft.card.as_mut() {
+        Some(c) => &mut c.media,
+        None => &mut [],
+    };
+    let mut plan = MediaPlan::default();
+    let mut last = 0u64;
+    for r in refs.iter() {
+        if r.offset < last {
+            return Err("card media references are not in text order".into());
+        }
+        last = r.offset;
+    }
+    if let Some(card) = draft.card.as_ref() {
+        if card
+            .media
+            .last()
+            .is_some_and(|m| m.offset as usize > card.text.len())
+        {
+            return Err("a card media reference points past the end of the text".into());
+        }
+    }
+    let refs: &mut [CardMedia] = match draft.card.as_mut() {
+        Some(c) => &mut c.media,
+        None => &mut [],
+    };
+    match pieces {
+        Some(pieces) => {
+            if pieces.len() != refs.len() {
+                return Err(format!(
+                    "{} media pieces for {} references",
+                    pieces.len(),
+                    refs.len()
+                ));
+            }
+            for (r, bytes) in refs.iter_mut().zip(pieces) {
+                if bytes.len() as u64 != r.len {
+                    return Err("a media piece's length does not match its reference".into());
+                }
+                r.key = new_key();
+                plan.put.push((r.key.clone(), bytes));
+            }
+            plan.drop = old_media.iter().map(|m| m.key.clone()).collect();
+        }
+        None => {
+            for r in refs.iter() {
+                if !old_media.iter().any(|m| m.key == r.key && m.len == r.len) {
+                    return Err(format!(
+                        "card media '{}' is not a piece of the stored card (new pieces need \
+                         their bytes)",
+                        r.key
+                    ));
+                }
+            }
+            plan.drop = old_media
+                .iter()
+                .filter(|m| !refs.iter().any(|r| r.key == m.key))
+                .map(|m| m.key.clone())
+                .collect();
+        }
+    }
+    plan.drop.sort();
+    plan.drop.dedup();
+    Ok(plan)
 }
 
 #[cfg(test)]

@@ -45,6 +45,15 @@ pub trait CustomerDirectory: Send + Sync {
     /// Changes after `seq`, at most `limit` customers. `None` if `seq` is not a position this
     /// log can answer from (in the future, or older than what was pruned).
     async fn changes_since(&self, seq: u64, limit: usize) -> Result<Option<ChangeBatch>, AppError>;
+    /// The bytes of customer `id`'s card media pieces named by `keys`
+    /// ([`crate::CardMedia::key`]), in the same order; `None` for a piece the store does not
+    /// hold (a damaged record: the caller must not serve the card as if it were whole). The only
+    /// call that reads media bytes: listings and lookups return records without them.
+    async fn card_media(
+        &self,
+        id: &CustomerId,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, AppError>;
 }
 
 /// The app's own installation record.

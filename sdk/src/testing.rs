@@ -17,6 +17,31 @@ use std::sync::{Arc, Mutex, MutexGuard};
 struct DirState {
     customers: BTreeMap<CustomerId, Customer>,
     log: Vec<Change>,
+    /// Card media pieces by (customer, key).
+    media: BTreeMap<(CustomerId, String), String>,
+}
+
+impl DirState {
+    /// Applies [`crate::plan_card_media`] for a write of `id` over `old`.
+    fn plan(
+        &self,
+        old: Option<&Customer>,
+        draft: &mut CustomerDraft,
+    ) -> Result<crate::MediaPlan, AppError> {
+        crate::plan_card_media(old.and_then(|c| c.card.as_ref()), draft, || {
+            CustomerId::random().as_str().to_owned()
+        })
+        .map_err(AppError::unprocessable)
+    }
+
+    fn apply(&mut self, id: &CustomerId, plan: crate::MediaPlan) {
+        for k in plan.drop {
+            self.media.remove(&(id.clone(), k));
+        }
+        for (k, v) in plan.put {
+            self.media.insert((id.clone(), k), v);
+        }
+    }
 }
 
 /// An in-memory [`CustomerDirectory`] for one organization.
@@ -116,7 +141,9 @@ impl CustomerDirectory for MemoryDirectory {
             return Err(AppError::conflict(format!("customer '{id}' exists")));
         }
         check_unique(&st, &id, &draft)?;
+        let plan = st.plan(None, &mut draft)?;
         let c = draft.into_customer(id.clone(), 1, self.clock.now());
+        st.apply(&id, plan);
         push_change(&mut st, &c, false);
         st.customers.insert(id, c.clone());
         Ok(c)
@@ -124,7 +151,7 @@ impl CustomerDirectory for MemoryDirectory {
     async fn update(
         &self,
         id: &CustomerId,
-        draft: CustomerDraft,
+        mut draft: CustomerDraft,
         expected_revision: Option<u64>,
     ) -> Result<Customer, AppError> {
         let mut st = self.lock();
@@ -139,7 +166,9 @@ impl CustomerDirectory for MemoryDirectory {
             ));
         }
         check_unique(&st, id, &draft)?;
+        let plan = st.plan(Some(&old), &mut draft)?;
         let c = draft.into_customer(id.clone(), old.revision + 1, self.clock.now());
+        st.apply(id, plan);
         push_change(&mut st, &c, false);
         st.customers.insert(id.clone(), c.clone());
         Ok(c)
@@ -161,6 +190,7 @@ impl CustomerDirectory for MemoryDirectory {
             ));
         }
         st.customers.remove(id);
+        st.media.retain(|(owner, _), _| owner != id);
         push_change(&mut st, &old, true);
         Ok(())
     }
@@ -194,6 +224,17 @@ impl CustomerDirectory for MemoryDirectory {
             next_seq,
             truncated,
         }))
+    }
+    async fn card_media(
+        &self,
+        id: &CustomerId,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, AppError> {
+        let st = self.lock();
+        Ok(keys
+            .iter()
+            .map(|k| st.media.get(&(id.clone(), k.clone())).cloned())
+            .collect())
     }
 }
 

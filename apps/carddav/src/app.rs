@@ -279,7 +279,7 @@ impl ExternalApp for CardDavApp {
         match (change.before, change.draft.card.clone()) {
             // Keep a stored card in step with an admin edit: patch only what changed, so every
             // other property stays as the client wrote it.
-            (Some(before), Some(stored)) => {
+            (Some(before), Some(stored)) if stored.media.is_empty() => {
                 let text = vcard::patch(&stored.text, before, change.draft, now);
                 if text != stored.text {
                     let etag = vcard::etag(&text);
@@ -288,6 +288,47 @@ impl ExternalApp for CardDavApp {
                         etag,
                         ..stored
                     });
+                }
+            }
+            // A card with photos stored apart: patch the whole card (the photos are properties
+            // like any other, so they stay as the client wrote them), then cut them out again.
+            (Some(before), Some(stored)) => {
+                // Pieces the draft brings itself (another hook, a draft with new photos) are
+                // used as they are; otherwise the stored ones are read.
+                let given = change.draft.card_media.take();
+                let old_pieces = match &given {
+                    Some(p) => p.clone(),
+                    None => card::media_pieces(cx, &before.id, &stored).await?,
+                };
+                let whole = vcard::media::reassemble(
+                    &stored.text,
+                    stored
+                        .media
+                        .iter()
+                        .zip(&old_pieces)
+                        .map(|(m, p)| (m.offset as usize, p.as_str())),
+                )
+                .ok_or_else(|| AppError::internal("a stored card's photo offsets are damaged"))?;
+                let text = vcard::patch(&whole, before, change.draft, now);
+                if text != whole {
+                    let etag = vcard::etag(&text);
+                    let (mut card, pieces) =
+                        write::stored_card(stored.name.clone(), stored.uid.clone(), &text, etag)
+                            .map_err(|e| {
+                                AppError::unprocessable(format!("the edited card: {e}"))
+                            })?;
+                    if given.is_none() && pieces == old_pieces {
+                        // Same photos: the new text names the stored pieces (no bytes move).
+                        for (m, old) in card.media.iter_mut().zip(&stored.media) {
+                            m.key = old.key.clone();
+                        }
+                        change.draft.card_media = None;
+                    } else {
+                        change.draft.card_media = Some(pieces);
+                    }
+                    change.draft.card = Some(card);
+                } else {
+                    change.draft.card_media = given;
                 }
             }
             // No card yet: render one now, so reads copy bytes instead of rendering.
@@ -314,6 +355,7 @@ impl ExternalApp for CardDavApp {
                     uid: id.to_string(),
                     text,
                     etag,
+                    media: Vec::new(),
                 });
             }
             (None, Some(_)) => {}
@@ -421,7 +463,14 @@ impl CardDavApp {
         }
         match req.method.clone() {
             Method::OPTIONS => Ok(AppResponse::new(StatusCode::OK).with_header("allow", allow(r))),
-            Method::GET | Method::HEAD => Ok(get(r, card.as_ref(), req)),
+            Method::GET | Method::HEAD => {
+                let mut card = card;
+                if let Some(c) = card.as_mut() {
+                    // The bytes the client wrote: photos read back in (vcard::media).
+                    c.complete(cx).await?;
+                }
+                Ok(get(r, card.as_ref(), req))
+            }
             Method::PUT => match r {
                 Resource::Card(stem) => write::put(&env, stem, req).await,
                 _ => Ok(respond::precondition(

@@ -1,7 +1,12 @@
 //! A customer's card as served: the stored client bytes, or a rendering of the customer for
 //! customers no client has written yet.
+//!
+//! A stored card's large photos live apart from its text ([`crate::vcard::media`]): [`Card::of`]
+//! holds the text without them (enough for ETags, lengths, hrefs and filters on other
+//! properties), [`Card::load`] reads them from the store and puts them back, for GET and for
+//! `address-data`.
 use crate::vcard::{self, VCardVersion};
-use portico_sdk::{AppContext, Customer};
+use portico_sdk::{AppContext, AppError, Customer, CustomerId, StoredCard};
 use std::borrow::Cow;
 
 /// One card ready to serve.
@@ -9,22 +14,27 @@ use std::borrow::Cow;
 pub struct Card {
     /// The customer.
     pub customer: Customer,
-    /// The card text as stored (or rendered as vCard 3.0).
+    /// The card text as stored (or rendered as vCard 3.0); without its media pieces unless
+    /// [`Card::whole`].
     pub text: String,
-    /// Strong ETag of `text`.
+    /// Strong ETag of the whole card (the bytes the client wrote).
     pub etag: String,
+    /// True when `text` is the whole card: it has no media pieces, or they were loaded.
+    pub whole: bool,
 }
 
 impl Card {
-    /// The card of a customer.
+    /// The card of a customer, without loading its media pieces.
     pub fn of(cx: &AppContext, customer: Customer) -> Card {
         match &customer.card {
             Some(stored) => {
                 let (text, etag) = (stored.text.clone(), stored.etag.clone());
+                let whole = stored.media.is_empty();
                 Card {
                     customer,
                     text,
                     etag,
+                    whole,
                 }
             }
             None => {
@@ -40,8 +50,41 @@ impl Card {
                     customer,
                     text,
                     etag,
+                    whole: true,
                 }
             }
+        }
+    }
+
+    /// Reads the media pieces of a card built by [`Card::of`] (nothing when already whole).
+    pub async fn complete(&mut self, cx: &AppContext) -> Result<(), AppError> {
+        if self.whole {
+            return Ok(());
+        }
+        let Some(stored) = &self.customer.card else {
+            self.whole = true;
+            return Ok(());
+        };
+        let pieces = media_pieces(cx, &self.customer.id, stored).await?;
+        let text = vcard::media::reassemble(
+            &stored.text,
+            stored
+                .media
+                .iter()
+                .zip(&pieces)
+                .map(|(m, p)| (m.offset as usize, p.as_str())),
+        )
+        .ok_or_else(|| damaged(stored))?;
+        self.text = text;
+        self.whole = true;
+        Ok(())
+    }
+
+    /// The length in bytes of the whole card (without loading its media pieces).
+    pub fn full_len(&self) -> usize {
+        match &self.customer.card {
+            Some(stored) if !self.whole => stored.full_len(),
+            _ => self.text.len(),
         }
     }
 
@@ -66,6 +109,40 @@ impl Card {
     pub fn last_modified(&self) -> String {
         http_date(self.customer.updated_at.as_secs())
     }
+}
+
+fn damaged(stored: &StoredCard) -> AppError {
+    AppError::internal(format!(
+        "the card '{}' is damaged: a photo it names is missing from the store",
+        stored.name
+    ))
+}
+
+/// The bytes of a stored card's media pieces, in order. A piece the store lacks (or whose
+/// length differs from the reference) is an [`portico_sdk::ErrorKind::Internal`] error naming
+/// the card.
+pub async fn media_pieces(
+    cx: &AppContext,
+    id: &CustomerId,
+    stored: &StoredCard,
+) -> Result<Vec<String>, AppError> {
+    if stored.media.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = stored.media.iter().map(|m| m.key.clone()).collect();
+    let found = cx.customers.card_media(id, &keys).await?;
+    if found.len() != stored.media.len() {
+        return Err(damaged(stored));
+    }
+    stored
+        .media
+        .iter()
+        .zip(found)
+        .map(|(m, piece)| match piece {
+            Some(p) if p.len() as u64 == m.len => Ok(p),
+            _ => Err(damaged(stored)),
+        })
+        .collect()
 }
 
 /// An RFC 1123 / IMF-fixdate for seconds since the epoch.

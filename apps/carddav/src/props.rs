@@ -3,14 +3,36 @@
 use crate::book::BookSettings;
 use crate::card::Card;
 use crate::dav::fragments;
-use crate::dav::{AddressDataRequest, KnownProp, PropName, PropValue};
+use crate::dav::{AddressDataRequest, KnownProp, PropName, PropRequest, PropValue};
 use crate::sync_token::{self, SyncToken};
 use crate::tree::{Hrefs, Resource};
 use crate::vcard;
 use portico_sdk::AppContext;
 
-/// The largest card accepted by PUT, advertised as `max-resource-size` (RFC 6352 §6.2.3).
-pub const MAX_RESOURCE_SIZE: usize = vcard::MAX_CARD_BYTES;
+/// The largest card accepted by PUT, advertised as `max-resource-size` (RFC 6352 §6.2.3): the
+/// text limit plus the photo limit ([`vcard::media`]). A card under it can still be refused with
+/// the same precondition when its text alone or its photos alone exceed their part.
+pub const MAX_RESOURCE_SIZE: usize = vcard::media::MAX_RESOURCE_BYTES;
+
+/// Whether answering `request` (with `address_data`) needs a card's media pieces: it asks for
+/// `address-data`, and for the whole card or a selection naming `PHOTO` or `LOGO`. Everything
+/// else (ETags, lengths, a selection of other properties) is answered from the stored text.
+pub fn needs_media(request: &PropRequest, address_data: Option<&AddressDataRequest>) -> bool {
+    let names: &[PropName] = match request {
+        PropRequest::Prop(names) => names,
+        PropRequest::AllProp { include } => include,
+        PropRequest::PropName => return false,
+    };
+    let asks = names
+        .iter()
+        .any(|n| KnownProp::from_name(n) == Some(KnownProp::AddressData));
+    asks && address_data.is_none_or(|a| {
+        a.all_props
+            || a.props
+                .iter()
+                .any(|(p, _)| vcard::media::MEDIA_PROPERTIES.contains(&p.as_str()))
+    })
+}
 
 /// What property lookups need about the request.
 pub struct Env<'a> {
@@ -217,10 +239,15 @@ pub fn value(
         GetCtag => PropValue::Text(sync_token::ctag(env.seq)),
         GetEtag => PropValue::Text(card?.etag.clone()),
         GetContentType => PropValue::Text("text/vcard; charset=utf-8".to_owned()),
-        GetContentLength => PropValue::Text(card?.text.len().to_string()),
+        GetContentLength => PropValue::Text(card?.full_len().to_string()),
         GetLastModified => PropValue::Text(card?.last_modified()),
         AddressData => {
             let card = card?;
+            if !card.whole && needs_media(&PropRequest::Prop(vec![name.clone()]), address_data) {
+                // The caller did not load the media pieces ([`needs_media`] tells it to):
+                // never serve a card without its photos as if it were whole.
+                return None;
+            }
             let req = address_data.cloned().unwrap_or(AddressDataRequest {
                 all_props: true,
                 ..Default::default()

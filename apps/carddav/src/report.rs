@@ -14,7 +14,7 @@ use crate::sync_token::{self, SyncToken};
 use crate::tree::{self, Resource};
 use crate::vcard::Property;
 use portico_sdk::http::StatusCode;
-use portico_sdk::{AppError, AppRequest, AppResponse};
+use portico_sdk::{AppError, AppRequest, AppResponse, ErrorKind};
 
 /// Most hrefs accepted in one multiget. DAVx5 sends batches of 10–100, but Thunderbird asks for
 /// every card of the book in one multiget on its first sync; the 16 MB body limit allows about
@@ -49,6 +49,30 @@ pub async fn report(
         ReportRequest::Query(q) => query(env, &q).await,
         ReportRequest::SyncCollection(s) => sync_collection(env, &s).await,
         ReportRequest::Unsupported(_) => Ok(respond::precondition(Precondition::SupportedReport)),
+    }
+}
+
+/// Reads `card`'s media pieces when `needed` (see [`props::needs_media`]). A damaged card (a
+/// piece missing from the store) is answered with a 500 response for `href` — the rest of the
+/// multistatus goes on — and `false` is returned; other failures (the store unavailable) fail
+/// the request.
+pub(crate) async fn load_media(
+    env: &Env<'_>,
+    card: &mut Card,
+    needed: bool,
+    w: &mut MultistatusWriter,
+    href: &str,
+) -> Result<bool, AppError> {
+    if !needed || card.whole {
+        return Ok(true);
+    }
+    match card.complete(env.cx).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind == ErrorKind::Internal => {
+            w.response_status(href, StatusCode::INTERNAL_SERVER_ERROR);
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -103,9 +127,12 @@ async fn multiget(
         };
         match found {
             Some(customer) => {
-                let card = Card::of(env.cx, customer);
+                let mut card = Card::of(env.cx, customer);
                 let href = env.hrefs.card(card.stem());
-                if answered.insert(href.clone()) {
+                let needs = props::needs_media(request, address_data);
+                if answered.insert(href.clone())
+                    && load_media(env, &mut card, needs, &mut w, &href).await?
+                {
                     w.response(&href, &card_propstats(env, &card, request, address_data));
                 }
             }
@@ -216,11 +243,12 @@ async fn sync_collection(env: &Env<'_>, s: &SyncRequest) -> Result<AppResponse, 
                 }
                 match current {
                     Some(customer) => {
-                        let card = Card::of(env.cx, customer);
-                        w.response(
-                            &href,
-                            &card_propstats(env, &card, &s.props, s.address_data.as_ref()),
-                        );
+                        let mut card = Card::of(env.cx, customer);
+                        let ad = s.address_data.as_ref();
+                        let needs = props::needs_media(&s.props, ad);
+                        if load_media(env, &mut card, needs, &mut w, &href).await? {
+                            w.response(&href, &card_propstats(env, &card, &s.props, ad));
+                        }
                     }
                     // RFC 6578 §3.5.2: a removed member is a response with a 404 status and no
                     // propstat.

@@ -70,9 +70,23 @@ fn draft_of(card: &str) -> Result<CustomerDraft, String> {
 }
 
 /// A customer's card for export: the stored card byte for byte, else one rendered as vCard 3.0.
-pub fn card_text(c: &Customer) -> Cow<'_, str> {
+/// `media` holds the bytes of the card's media pieces ([`portico_sdk::StoredCard::media`], in
+/// order, as the store returned them): they are put back, and a piece that is missing (a
+/// damaged record) is left out, so the export still carries the rest of the card.
+pub fn card_text<'a>(c: &'a Customer, media: &[Option<String>]) -> Cow<'a, str> {
     match &c.card {
-        Some(card) => Cow::Borrowed(card.text.as_str()),
+        Some(card) if card.media.is_empty() => Cow::Borrowed(card.text.as_str()),
+        Some(card) => {
+            let pieces = card
+                .media
+                .iter()
+                .zip(media)
+                .filter_map(|(m, p)| p.as_deref().map(|p| (m.offset as usize, p)));
+            match vcard::media::reassemble(&card.text, pieces) {
+                Some(t) => Cow::Owned(t),
+                None => Cow::Borrowed(card.text.as_str()),
+            }
+        }
         None => Cow::Owned(vcard::render(c, c.id.as_str(), None, VCardVersion::V3)),
     }
 }

@@ -6,7 +6,8 @@ use crate::respond;
 use crate::vcard::{self, CardError, ParsedCard};
 use portico_sdk::http::StatusCode;
 use portico_sdk::{
-    AppError, AppRequest, AppResponse, Customer, CustomerDraft, CustomerId, ErrorKind, StoredCard,
+    AppError, AppRequest, AppResponse, CardMedia, Customer, CustomerDraft, CustomerId, ErrorKind,
+    StoredCard,
 };
 
 /// The result of evaluating `If-Match` / `If-None-Match` against the current ETag.
@@ -163,6 +164,44 @@ pub fn project(parsed: &ParsedCard, base: Option<&Customer>) -> CustomerDraft {
     d
 }
 
+/// The stored form of a card: its text without the large photos, references to them (keys to
+/// be assigned by the store) and the photos' bytes in the same order.
+fn into_stored(
+    name: String,
+    uid: String,
+    split: vcard::media::SplitCard,
+    etag: String,
+) -> (StoredCard, Vec<String>) {
+    let mut media = Vec::with_capacity(split.pieces.len());
+    let mut pieces = Vec::with_capacity(split.pieces.len());
+    for (offset, piece) in split.pieces {
+        media.push(CardMedia {
+            offset: offset as u64,
+            len: piece.len() as u64,
+            key: String::new(),
+        });
+        pieces.push(piece);
+    }
+    let card = StoredCard {
+        name,
+        uid,
+        text: split.text,
+        etag,
+        media,
+    };
+    (card, pieces)
+}
+
+/// [`into_stored`] for a whole card `text` (with its ETag).
+pub fn stored_card(
+    name: String,
+    uid: String,
+    text: &str,
+    etag: String,
+) -> Result<(StoredCard, Vec<String>), CardError> {
+    Ok(into_stored(name, uid, vcard::media::split(text)?, etag))
+}
+
 fn card_error(e: &CardError) -> AppResponse {
     let p = match e {
         CardError::UnsupportedVersion(_) => Precondition::SupportedAddressData,
@@ -199,8 +238,20 @@ pub async fn put(env: &Env<'_>, stem: &str, req: &AppRequest) -> Result<AppRespo
             None => return Ok(card_error(&CardError::NotUtf8)),
         },
     };
-    let body: &[u8] = repaired.as_deref().map_or(&req.body, str::as_bytes);
-    let parsed = match vcard::parse(body) {
+    let text: &str = match &repaired {
+        Some(t) => t,
+        None => match std::str::from_utf8(&req.body) {
+            Ok(t) => t,
+            Err(_) => return Ok(card_error(&CardError::NotUtf8)),
+        },
+    };
+    // Photos are cut out first (each within its own limit) and the rest is validated: the
+    // parser's line limit is for text, not for a photo's base64.
+    let split = match vcard::media::split(text) {
+        Ok(s) => s,
+        Err(e) => return Ok(card_error(&e)),
+    };
+    let parsed = match vcard::parse(split.text.as_bytes()) {
         Ok(p) => p,
         Err(e) => return Ok(card_error(&e)),
     };
@@ -235,18 +286,14 @@ pub async fn put(env: &Env<'_>, stem: &str, req: &AppRequest) -> Result<AppRespo
             ))));
         }
     }
-    let text = match String::from_utf8(body.to_vec()) {
-        Ok(t) => t,
-        Err(_) => return Ok(card_error(&CardError::NotUtf8)),
-    };
-    let etag = vcard::etag(&text);
+    // The ETag is over the bytes stored, photos included (RFC 6352 §6.3.2.3: a GET returns
+    // them unchanged): the client's own bytes unless a fold had to be repaired.
+    let etag = vcard::etag(text);
     let mut draft = project(&parsed, existing.as_ref());
-    draft.card = Some(StoredCard {
-        name: stem.to_owned(),
-        uid: parsed.uid.clone(),
-        text,
-        etag: etag.clone(),
-    });
+    let (card, pieces) = into_stored(stem.to_owned(), parsed.uid.clone(), split, etag.clone());
+    draft.card = Some(card);
+    // New bytes, new pieces: the store drops the replaced card's (plan_card_media).
+    draft.card_media = Some(pieces);
     let result = match &existing {
         Some(e) => dir
             .update(&e.id, draft, Some(e.revision))

@@ -5,8 +5,8 @@
 
 use super::{ChangeLog, Outcome, Store};
 use portico_sdk::{
-    CustomerDraft, CustomerId, Installation, InstallationId, InstallationStatus, OrgId,
-    Organization, StoredCard, Timestamp,
+    CardMedia, Customer, CustomerDraft, CustomerId, Installation, InstallationId,
+    InstallationStatus, OrgId, Organization, StoredCard, Timestamp,
 };
 
 fn org(id: &str) -> Organization {
@@ -30,6 +30,7 @@ fn card(name: &str, uid: &str) -> StoredCard {
         uid: uid.into(),
         text: "BEGIN:VCARD".into(),
         etag: "\"x\"".into(),
+        media: Vec::new(),
     }
 }
 
@@ -62,6 +63,7 @@ pub async fn run_all(store: &dyn Store, prefix: &str) {
     export_and_import(store, prefix).await;
     batch_create(store, prefix).await;
     host_records(store, prefix).await;
+    card_media(store, prefix).await;
 }
 
 async fn batch_create(store: &dyn Store, p: &str) {
@@ -705,5 +707,219 @@ async fn host_records(store: &dyn Store, p: &str) {
         store.get_record(&other, "a").await.unwrap(),
         Some(serde_json::json!({"n": 9})),
         "namespaces are apart"
+    );
+}
+
+/// A draft whose card has a media piece per entry of `pieces` (all at the text's end).
+fn draft_with_media(name: &str, id: &str, pieces: &[&str]) -> CustomerDraft {
+    let mut d = draft(name);
+    d.id = Some(CustomerId::parse(id).unwrap());
+    let mut c = card(&format!("{id}-card"), &format!("{id}-uid"));
+    c.media = pieces
+        .iter()
+        .map(|p| CardMedia {
+            offset: c.text.len() as u64,
+            len: p.len() as u64,
+            key: String::new(),
+        })
+        .collect();
+    d.card = Some(c);
+    d.card_media = Some(pieces.iter().map(|p| p.to_string()).collect());
+    d
+}
+
+fn keys(c: &Customer) -> Vec<String> {
+    c.card
+        .iter()
+        .flat_map(|k| k.media.iter().map(|m| m.key.clone()))
+        .collect()
+}
+
+/// Card media pieces: stored with the record, read only by key, carried over, replaced and
+/// dropped by the record's own writes, never across organizations.
+async fn card_media(store: &dyn Store, p: &str) {
+    let a = org(&format!("{p}media-a"));
+    let b = org(&format!("{p}media-b"));
+    store.create_org(&a).await.unwrap();
+    store.create_org(&b).await.unwrap();
+    let photo1 = "PHOTO;ENCODING=b;TYPE=JPEG:AAAA\r\n".repeat(40);
+    let photo2 = "LOGO:data:image/png;base64,BBBB\r\n";
+    let c = store
+        .create_customer(
+            &a.id,
+            draft_with_media("Ann", "m1", &[&photo1, photo2]),
+            Timestamp(1),
+        )
+        .await
+        .unwrap()
+        .done()
+        .expect("created with media");
+    let k = keys(&c);
+    assert_eq!(k.len(), 2);
+    assert!(
+        k.iter().all(|k| !k.is_empty()) && k[0] != k[1],
+        "the store assigns keys"
+    );
+    assert_eq!(
+        store.get_customer(&a.id, &c.id).await.unwrap().as_ref(),
+        Some(&c),
+        "the record names its pieces"
+    );
+    assert_eq!(
+        store.get_card_media(&a.id, &c.id, &k).await.unwrap(),
+        vec![Some(photo1.clone()), Some(photo2.to_owned())],
+        "pieces read back byte for byte, in the order asked"
+    );
+    assert_eq!(store.count_card_media(&a.id).await.unwrap(), 2);
+
+    // Another organization, same customer id: its own pieces, never the other's.
+    let cb = store
+        .create_customer(
+            &b.id,
+            draft_with_media("Bob", "m1", &["PHOTO:x\r\n"]),
+            Timestamp(1),
+        )
+        .await
+        .unwrap()
+        .done()
+        .unwrap();
+    assert_eq!(
+        store.get_card_media(&b.id, &c.id, &k).await.unwrap(),
+        vec![None, None],
+        "no cross-org reads of media"
+    );
+    assert_eq!(
+        store
+            .get_card_media(&a.id, &c.id, &keys(&cb))
+            .await
+            .unwrap(),
+        vec![None]
+    );
+
+    // Refused drafts write nothing.
+    let mut bad = draft_with_media("Cy", "m2", &[photo2]);
+    bad.card_media = None;
+    assert!(
+        matches!(
+            store
+                .create_customer(&a.id, bad, Timestamp(1))
+                .await
+                .unwrap(),
+            Outcome::Conflict(_)
+        ),
+        "references without bytes on a create"
+    );
+    let mut bad = draft_with_media("Cy", "m2", &[photo2]);
+    bad.card_media = Some(vec!["short".into()]);
+    assert!(matches!(
+        store
+            .create_customer(&a.id, bad, Timestamp(1))
+            .await
+            .unwrap(),
+        Outcome::Conflict(_)
+    ));
+    assert!(store
+        .get_customer(&a.id, &CustomerId::parse("m2").unwrap())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(store.count_card_media(&a.id).await.unwrap(), 2);
+
+    // An edit of other fields carries the pieces over (same keys, same bytes).
+    let mut edit = CustomerDraft::from_customer(&c);
+    edit.tags = vec!["VIP".into()];
+    let c2 = store
+        .update_customer(&a.id, &c.id, edit, Some(1), Timestamp(2))
+        .await
+        .unwrap()
+        .done()
+        .expect("carried over");
+    assert_eq!(keys(&c2), k);
+    assert_eq!(
+        store.get_card_media(&a.id, &c.id, &k).await.unwrap(),
+        vec![Some(photo1.clone()), Some(photo2.to_owned())]
+    );
+    // A reference to a piece the replaced record does not name is refused.
+    let mut forged = CustomerDraft::from_customer(&c2);
+    if let Some(card) = forged.card.as_mut() {
+        card.media[0].key = keys(&cb)[0].clone();
+    }
+    assert!(matches!(
+        store
+            .update_customer(&a.id, &c.id, forged, None, Timestamp(3))
+            .await
+            .unwrap(),
+        Outcome::Conflict(_)
+    ));
+    // A lost race with new pieces leaves none behind.
+    let stale = draft_with_media("Ann", "m1", &["PHOTO:stale\r\n"]);
+    assert_eq!(
+        store
+            .update_customer(&a.id, &c.id, stale, Some(1), Timestamp(3))
+            .await
+            .unwrap(),
+        Outcome::PreconditionFailed
+    );
+    assert_eq!(store.count_card_media(&a.id).await.unwrap(), 2);
+
+    // Replacing the card replaces its pieces.
+    let photo3 = "PHOTO;VALUE=uri:https://example.com/new.jpg\r\n";
+    let c3 = store
+        .update_customer(
+            &a.id,
+            &c.id,
+            draft_with_media("Ann", "m1", &[photo3]),
+            Some(2),
+            Timestamp(4),
+        )
+        .await
+        .unwrap()
+        .done()
+        .expect("replaced");
+    let k3 = keys(&c3);
+    assert_eq!(k3.len(), 1);
+    assert!(!k.contains(&k3[0]), "new pieces get new keys");
+    assert_eq!(
+        store.get_card_media(&a.id, &c.id, &k).await.unwrap(),
+        vec![None, None],
+        "the replaced pieces are gone"
+    );
+    assert_eq!(
+        store.get_card_media(&a.id, &c.id, &k3).await.unwrap(),
+        vec![Some(photo3.to_owned())]
+    );
+    assert_eq!(store.count_card_media(&a.id).await.unwrap(), 1);
+
+    // Deleting the customer deletes its pieces; the other organization keeps its own.
+    assert_eq!(
+        store.delete_customer(&a.id, &c.id, None).await.unwrap(),
+        Outcome::Done(())
+    );
+    assert_eq!(store.count_card_media(&a.id).await.unwrap(), 0);
+    assert_eq!(store.count_card_media(&b.id).await.unwrap(), 1);
+
+    // A card removed by an edit drops its pieces too.
+    let mut no_card = CustomerDraft::from_customer(&cb);
+    no_card.card = None;
+    store
+        .update_customer(&b.id, &cb.id, no_card, None, Timestamp(5))
+        .await
+        .unwrap()
+        .done()
+        .unwrap();
+    assert_eq!(store.count_card_media(&b.id).await.unwrap(), 0);
+
+    // Import (store copy) stores pieces exactly as given.
+    let pieces = vec![("k1".to_owned(), photo1.clone())];
+    store
+        .import_card_media(&b.id, &cb.id, &pieces)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_card_media(&b.id, &cb.id, &["k1".to_owned(), "k2".to_owned()])
+            .await
+            .unwrap(),
+        vec![Some(photo1), None]
     );
 }

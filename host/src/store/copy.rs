@@ -2,7 +2,9 @@
 //! (so embedded → MongoDB, MongoDB → embedded, and either → the same kind all work).
 //!
 //! Copied: organizations, installations (revisions, status, app data and sealed secrets as they
-//! are), customers with their stored cards (ids, revisions, timestamps kept), and each
+//! are), customers with their stored cards (ids, revisions, timestamps kept) and the cards'
+//! media pieces (photos stored apart, same keys; pieces no card names are garbage and stay
+//! behind), and each
 //! organization's change log with the same sequence numbers and prune floor. A phone's sync
 //! token (a position in that log) therefore answers the same on the target, so phones keep
 //! syncing incrementally after a switch of store.
@@ -60,6 +62,11 @@ pub struct CopyReport {
     pub change_log_entries: u64,
     /// Host records that outlive a session (organization tokens).
     pub host_records: u64,
+    /// Card media pieces (photos stored apart from the card text).
+    pub card_media: u64,
+    /// Media pieces a source card names but the source store lacks (damaged records, copied
+    /// as they are and logged).
+    pub card_media_missing: u64,
 }
 
 /// The host-record namespaces a copy carries over. Sessions and one-time setup links are
@@ -128,6 +135,9 @@ async fn copy_org(
             to.import_customers(id, &page).await?,
         )?;
         report.customers += page.len() as u64;
+        for c in &page {
+            copy_media(from, to, id, c, report).await?;
+        }
         if page.len() < PAGE {
             break;
         }
@@ -165,6 +175,45 @@ async fn copy_org(
     );
     if a != b {
         return Err(mismatch("the change log answers differently".into()));
+    }
+    Ok(())
+}
+
+/// Copies the media pieces a customer's card names, one customer at a time (a page of cards
+/// with photos is never in memory at once), and checks the target returns the same bytes.
+async fn copy_media(
+    from: &dyn Store,
+    to: &dyn Store,
+    org: &OrgId,
+    c: &Customer,
+    report: &mut CopyReport,
+) -> Result<(), CopyError> {
+    let keys: Vec<String> = c
+        .card
+        .iter()
+        .flat_map(|k| k.media.iter().map(|m| m.key.clone()))
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let found = from.get_card_media(org, &c.id, &keys).await?;
+    let mut pieces = Vec::with_capacity(keys.len());
+    for (k, piece) in keys.iter().zip(&found) {
+        match piece {
+            Some(p) => pieces.push((k.clone(), p.clone())),
+            None => {
+                tracing::warn!(%org, customer = %c.id, key = %k, "source card names a missing media piece");
+                report.card_media_missing += 1;
+            }
+        }
+    }
+    to.import_card_media(org, &c.id, &pieces).await?;
+    report.card_media += pieces.len() as u64;
+    if to.get_card_media(org, &c.id, &keys).await? != found {
+        return Err(CopyError::Mismatch {
+            org: org.clone(),
+            what: format!("the media pieces of customer '{}' differ", c.id),
+        });
     }
     Ok(())
 }
@@ -247,13 +296,27 @@ pub(crate) async fn fixture(s: &dyn Store) -> Vec<(OrgId, u64)> {
                 ..Default::default()
             };
             if i % 2 == 0 {
+                let text = format!(
+                    "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:uid-{i}\r\nFN:P {i}\r\nEND:VCARD\r\n"
+                );
+                let media = if i == 6 {
+                    // One card with a photo stored apart (after the FN line).
+                    let piece = format!("PHOTO;ENCODING=b;TYPE=JPEG:{}\r\n", "QUJD".repeat(300));
+                    d.card_media = Some(vec![piece.clone()]);
+                    vec![portico_sdk::CardMedia {
+                        offset: (text.len() - "END:VCARD\r\n".len()) as u64,
+                        len: piece.len() as u64,
+                        key: String::new(),
+                    }]
+                } else {
+                    Vec::new()
+                };
                 d.card = Some(StoredCard {
                     name: format!("card-{i}.vcf"),
                     uid: format!("uid-{i}"),
-                    text: format!(
-                        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:uid-{i}\r\nFN:P {i}\r\nEND:VCARD\r\n"
-                    ),
+                    text,
                     etag: format!("\"e{i}\""),
+                    media,
                 });
             }
             let c = s
@@ -341,6 +404,8 @@ mod tests {
                 customers: 12,
                 change_log_entries: 11 + 8,
                 host_records: 1,
+                card_media: 2,
+                card_media_missing: 0,
             }
         );
         assert_eq!(

@@ -8,6 +8,11 @@
 //! writes nothing (the transaction never commits). redb then refuses every operation, reads
 //! included, until the database is reopened, so the store reopens it right away: reads keep
 //! working, and writes work again once space returns.
+//!
+//! Card media pieces (large photos cut out of a card, see [`portico_sdk::StoredCard::media`])
+//! live in their own table under (organization, customer, key), written and dropped in the same
+//! transaction as the customer record: a reader never sees a record naming a piece that is not
+//! there, and no write, crash or concurrent write leaves a piece nobody names.
 use super::{collapse_changes, ChangeLog, Outcome, Store, StoreError};
 use async_trait::async_trait;
 use portico_sdk::{
@@ -30,6 +35,8 @@ const NAMES: Table = TableDefinition::new("customer_names");
 const UIDS: Table = TableDefinition::new("customer_uids");
 const CHANGES: Table = TableDefinition::new("changes");
 const RECORDS: Table = TableDefinition::new("host_records");
+/// Card media pieces: `{org}␟{customer}␟{key}` → the piece's bytes.
+const MEDIA: Table = TableDefinition::new("card_media");
 const SEQS: TableDefinition<'static, &'static str, (u64, u64)> = TableDefinition::new("seqs");
 
 /// The most memory redb may use for its page cache.
@@ -124,7 +131,7 @@ impl EmbeddedStore {
         // Create every table up front so readers never see a missing table.
         let tx = db.begin_write().map_err(be)?;
         for t in [
-            ORGS, ORG_SLUGS, INSTALLS, CUSTOMERS, NAMES, UIDS, CHANGES, RECORDS,
+            ORGS, ORG_SLUGS, INSTALLS, CUSTOMERS, NAMES, UIDS, CHANGES, RECORDS, MEDIA,
         ] {
             tx.open_table(t).map_err(be)?;
         }
@@ -330,6 +337,58 @@ fn index(tx: &redb::WriteTransaction, org: &OrgId, c: &Customer) -> Result<(), S
     Ok(())
 }
 
+fn media_key(org: &OrgId, id: &CustomerId, k: &str) -> String {
+    key(org, &format!("{id}{SEP}{k}"))
+}
+
+/// The key range of one customer's media pieces.
+fn media_range(org: &OrgId, id: &CustomerId) -> (String, String) {
+    (
+        key(org, &format!("{id}{SEP}")),
+        key(org, &format!("{id}\u{20}")),
+    )
+}
+
+/// Plans the media of a write of `draft` over `old` (see [`portico_sdk::plan_card_media`]).
+fn plan_media(
+    old: Option<&Customer>,
+    draft: &mut CustomerDraft,
+) -> Result<portico_sdk::MediaPlan, String> {
+    portico_sdk::plan_card_media(old.and_then(|c| c.card.as_ref()), draft, || {
+        CustomerId::random().as_str().to_owned()
+    })
+}
+
+fn apply_media(
+    tx: &redb::WriteTransaction,
+    org: &OrgId,
+    id: &CustomerId,
+    plan: portico_sdk::MediaPlan,
+) -> Result<(), StoreError> {
+    let mut t = tx.open_table(MEDIA).map_err(be)?;
+    for k in &plan.drop {
+        t.remove(media_key(org, id, k).as_str()).map_err(be)?;
+    }
+    for (k, v) in &plan.put {
+        t.insert(media_key(org, id, k).as_str(), v.as_bytes())
+            .map_err(be)?;
+    }
+    Ok(())
+}
+
+/// Removes every media piece of a customer.
+fn drop_all_media(
+    tx: &redb::WriteTransaction,
+    org: &OrgId,
+    id: &CustomerId,
+) -> Result<(), StoreError> {
+    let (lo, hi) = media_range(org, id);
+    let mut t = tx.open_table(MEDIA).map_err(be)?;
+    t.retain_in(lo.as_str()..hi.as_str(), |_, _| false)
+        .map_err(be)?;
+    Ok(())
+}
+
 /// Appends a change-log entry with the organization's next sequence number.
 fn log_change(
     tx: &redb::WriteTransaction,
@@ -376,6 +435,11 @@ fn create_in(
     if let Some(why) = unique_ok(tx, org, &id, &draft)? {
         return Ok(Outcome::Conflict(why));
     }
+    let plan = match plan_media(None, &mut draft) {
+        Ok(p) => p,
+        Err(why) => return Ok(Outcome::Conflict(why)),
+    };
+    apply_media(tx, org, &id, plan)?;
     let c = draft.into_customer(id, 1, now);
     tx.open_table(CUSTOMERS)
         .map_err(be)?
@@ -670,6 +734,11 @@ impl Store for EmbeddedStore {
             if let Some(why) = unique_ok(tx, &org, &id, &draft)? {
                 return Ok(WriteResult::Abort(Outcome::Conflict(why)));
             }
+            let plan = match plan_media(Some(&old), &mut draft) {
+                Ok(p) => p,
+                Err(why) => return Ok(WriteResult::Abort(Outcome::Conflict(why))),
+            };
+            apply_media(tx, &org, &id, plan)?;
             let c = draft.into_customer(id.clone(), old.revision + 1, now.max(old.updated_at));
             unindex(tx, &org, &old)?;
             index(tx, &org, &c)?;
@@ -708,6 +777,7 @@ impl Store for EmbeddedStore {
                 .remove(k.as_str())
                 .map_err(be)?;
             unindex(tx, &org, &old)?;
+            drop_all_media(tx, &org, &id)?;
             log_change(tx, &org, &old, true)?;
             Ok(WriteResult::Commit(Outcome::Done(())))
         })
@@ -868,6 +938,51 @@ impl Store for EmbeddedStore {
             Ok(WriteResult::Commit(Outcome::Done(())))
         })
         .await
+    }
+
+    async fn get_card_media(
+        &self,
+        org: &OrgId,
+        id: &CustomerId,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        self.read(|tx| {
+            let t = tx.open_table(MEDIA).map_err(be)?;
+            keys.iter()
+                .map(|k| get_str(&t, &media_key(org, id, k)))
+                .collect()
+        })
+    }
+
+    async fn import_card_media(
+        &self,
+        org: &OrgId,
+        id: &CustomerId,
+        pieces: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let plan = portico_sdk::MediaPlan {
+            put: pieces.to_vec(),
+            drop: Vec::new(),
+        };
+        let (org, id) = (org.clone(), id.clone());
+        self.write(move |tx| {
+            apply_media(tx, &org, &id, plan)?;
+            Ok(WriteResult::Commit(()))
+        })
+        .await
+    }
+
+    async fn count_card_media(&self, org: &OrgId) -> Result<u64, StoreError> {
+        self.read(|tx| {
+            let t = tx.open_table(MEDIA).map_err(be)?;
+            let (lo, hi) = org_range(org);
+            let mut n = 0u64;
+            for row in t.range(lo.as_str()..hi.as_str()).map_err(be)? {
+                row.map_err(be)?;
+                n += 1;
+            }
+            Ok(n)
+        })
     }
 
     async fn put_record(

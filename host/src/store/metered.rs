@@ -286,4 +286,32 @@ impl Store for MeteredStore {
         self.metrics.store_op("take_record", t.elapsed());
         r
     }
+    async fn get_card_media(
+        &self,
+        org: &OrgId,
+        id: &CustomerId,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.get_card_media(org, id, keys).await;
+        self.metrics.store_op("get_card_media", t.elapsed());
+        r
+    }
+    async fn import_card_media(
+        &self,
+        org: &OrgId,
+        id: &CustomerId,
+        pieces: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let t = Instant::now();
+        let r = self.inner.import_card_media(org, id, pieces).await;
+        self.metrics.store_op("import_card_media", t.elapsed());
+        r
+    }
+    async fn count_card_media(&self, org: &OrgId) -> Result<u64, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.count_card_media(org).await;
+        self.metrics.store_op("count_card_media", t.elapsed());
+        r
+    }
 }

@@ -200,6 +200,30 @@ pub trait Store: Send + Sync + 'static {
     async fn import_changes(&self, org: &OrgId, log: &ChangeLog)
         -> Result<Outcome<()>, StoreError>;
 
+    /// The bytes of customer `id`'s card media pieces named by `keys` (see
+    /// [`portico_sdk::StoredCard::media`]), in the same order; `None` for a piece the store does
+    /// not hold. Pieces are written and dropped only by the customer writes themselves
+    /// ([`portico_sdk::plan_card_media`]): a create or update stores the draft's new pieces with
+    /// the record, an update or delete drops the pieces the record no longer names.
+    async fn get_card_media(
+        &self,
+        org: &OrgId,
+        id: &CustomerId,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError>;
+    /// Stores media pieces of customer `id` exactly as given, (key, bytes), replacing a piece
+    /// with the same key; for [`copy`], after [`Store::import_customers`] stored the records
+    /// that name them.
+    async fn import_card_media(
+        &self,
+        org: &OrgId,
+        id: &CustomerId,
+        pieces: &[(String, String)],
+    ) -> Result<(), StoreError>;
+    /// How many media pieces the organization's customers have in the store, referenced or
+    /// not (a piece nobody references is garbage a crash left behind; it is never served).
+    async fn count_card_media(&self, org: &OrgId) -> Result<u64, StoreError>;
+
     /// Stores a host record: a small JSON value under (`namespace`, `key`), replacing any value
     /// there. Host records hold what the host itself keeps across processes (admin sessions,
     /// organization tokens, one-time setup links); they are few and looked up by key.

@@ -13,6 +13,7 @@
 //! | `changes`       | `{org}/{seq:020}`| `(org, seq)`                                             |
 //! | `counters`      | org id           | —                                                        |
 //! | `host_records`  | `{ns}\0{key}`   | `(ns, key)` — the host's own few records (sessions, tokens, setup links); not per org |
+//! | `card_media`    | `{org}/{customer}/{key}` | `(org, customer, key)` — card media pieces (photos cut out of a card) |
 //!
 //! Ids never contain `/`, so the composite `_id`s are unambiguous. A customer document is the
 //! [`Customer`] itself (its stored card inside, byte for byte) plus `org`, `resource_name`,
@@ -55,6 +56,23 @@
 //!   started more than [`SETTLE_MS`] ago (a crashed write; writers give up before writing a
 //!   record later than [`WRITE_DEADLINE_MS`] after they started). The check reads only the log
 //!   entries of the last [`SETTLE_MS`], and nothing when the organization had no recent write.
+//!
+//! ## Card media pieces
+//! A card's large photos are stored apart from the record ([`portico_sdk::StoredCard::media`]),
+//! one `card_media` document per piece, named by a key the writing attempt draws at random
+//! ([`portico_sdk::plan_card_media`]), so two writers never share a piece they are still
+//! writing. A customer write (in a transaction, all of this is one transaction):
+//! 1. inserts the draft's new pieces, before the log entry and the record;
+//! 2. writes the record with its compare-and-set on the revision it read;
+//! 3. after the record is written, deletes the pieces the replaced record named and the new one
+//!    does not (a delete: every piece the deleted record named).
+//!
+//! An attempt that does not write its record (lost race, conflict, error) deletes the pieces it
+//! inserted in step 1. A reference a draft carries over without bytes must name a piece of the
+//! very record the compare-and-set replaces, and only the writer that replaces a record deletes
+//! that record's pieces, so a written record never names a piece that is gone; the only thing a
+//! crash between the steps leaves is an unreferenced piece (garbage: reads reach pieces only
+//! through a record's references, so it is never served; [`Store::count_card_media`] counts it).
 use super::{collapse_changes, ChangeLog, Outcome, Store, StoreError};
 use crate::config::Transactions;
 use async_trait::async_trait;
@@ -63,8 +81,8 @@ use mongodb::error::{ErrorKind, WriteFailure, TRANSIENT_TRANSACTION_ERROR};
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 use portico_sdk::{
-    Change, ChangeBatch, Customer, CustomerDraft, CustomerId, Installation, InstallationId, OrgId,
-    Organization, Timestamp,
+    plan_card_media, Change, ChangeBatch, Customer, CustomerDraft, CustomerId, Installation,
+    InstallationId, MediaPlan, OrgId, Organization, Timestamp,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -101,6 +119,7 @@ pub struct MongoStore {
     changes: Collection<Document>,
     counters: Collection<Document>,
     records: Collection<Document>,
+    media: Collection<Document>,
     transactions: bool,
     /// [`SETTLE_MS`] and [`WRITE_DEADLINE_MS`] (shorter in tests).
     settle_ms: i64,
@@ -171,6 +190,7 @@ impl MongoStore {
             changes: db.collection("changes"),
             counters: db.collection("counters"),
             records: db.collection("host_records"),
+            media: db.collection("card_media"),
             client,
             db,
             transactions: false,
@@ -235,7 +255,7 @@ impl MongoStore {
                     .build(),
             )
             .build();
-        let plan: [(&Collection<Document>, Vec<IndexModel>); 5] = [
+        let plan: [(&Collection<Document>, Vec<IndexModel>); 6] = [
             (&self.orgs, vec![unique(doc! { "slug": 1 })]),
             (&self.installs, vec![unique(doc! { "org": 1, "id": 1 })]),
             (
@@ -248,6 +268,10 @@ impl MongoStore {
             ),
             (&self.changes, vec![unique(doc! { "org": 1, "seq": 1 })]),
             (&self.records, vec![unique(doc! { "ns": 1, "key": 1 })]),
+            (
+                &self.media,
+                vec![unique(doc! { "org": 1, "customer": 1, "key": 1 })],
+            ),
         ];
         for (coll, models) in plan {
             coll.create_indexes(models).await.map_err(|e| {
@@ -341,6 +365,7 @@ impl MongoStore {
                 return Ok(Step::Done(Outcome::PreconditionFailed));
             }
         }
+        let mut plan = MediaPlan::default();
         let new = match (draft, &old) {
             (Some(d), old) => {
                 if let Some(why) = self.unique_clash(tx, org, id, d).await? {
@@ -350,10 +375,65 @@ impl MongoStore {
                     Some(o) => (o.revision + 1, now.max(o.updated_at)),
                     None => (1, now),
                 };
-                Some(d.clone().into_customer(id.clone(), rev, now))
+                let mut d = d.clone();
+                let old_card = old.as_ref().and_then(|o| o.card.as_ref());
+                plan = match plan_card_media(old_card, &mut d, || {
+                    CustomerId::random().as_str().to_owned()
+                }) {
+                    Ok(p) => p,
+                    Err(why) => return Ok(Step::Done(conflict(why))),
+                };
+                Some(d.into_customer(id.clone(), rev, now))
             }
-            (None, _) => None,
+            (None, old) => {
+                plan.drop = old
+                    .as_ref()
+                    .and_then(|o| o.card.as_ref())
+                    .map(|c| c.media.iter().map(|m| m.key.clone()).collect())
+                    .unwrap_or_default();
+                None
+            }
         };
+        // Step 1 of the media order (module documentation): the new pieces first.
+        if !plan.put.is_empty() {
+            let docs = plan
+                .put
+                .iter()
+                .map(|(k, v)| media_doc(org, id, k, v))
+                .collect();
+            tx.insert_many(&self.media, docs).await?;
+        }
+        let step = self
+            .write_record(tx, org, id, &old, new, expected, &plan)
+            .await;
+        let written = matches!(step, Ok(Step::Done(Outcome::Done(_))));
+        if !written && !tx.in_transaction() && !plan.put.is_empty() {
+            // This attempt's pieces are named by no record: remove them (best effort; what a
+            // failure leaves is unreferenced garbage, never served).
+            let keys: Vec<&str> = plan.put.iter().map(|(k, _)| k.as_str()).collect();
+            let f = doc! { "org": org.as_str(), "customer": id.as_str(), "key": { "$in": keys } };
+            if let Err(e) = self.media.delete_many(f).await {
+                tracing::warn!(error = %e, "could not remove the media pieces of a failed write");
+            }
+        }
+        step
+    }
+
+    /// The rest of [`MongoStore::attempt`] once the new media pieces are in: the log entry, the
+    /// record, and the replaced record's pieces dropped.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_record(
+        &self,
+        tx: &mut Tx,
+        org: &OrgId,
+        id: &CustomerId,
+        old: &Option<Customer>,
+        new: Option<Customer>,
+        expected: Option<u64>,
+        plan: &MediaPlan,
+    ) -> Result<Step, Fail> {
+        let key = id_key(org, id.as_str());
+        let filter = doc! { "org": org.as_str(), "_id": &key };
         // The record the log entry describes: the new state, or the deleted one.
         let Some(logged) = new.as_ref().or(old.as_ref()) else {
             return Ok(Step::Done(Outcome::NotFound));
@@ -378,7 +458,7 @@ impl MongoStore {
                 "the database is too slow: write abandoned".into(),
             )));
         }
-        let written = match (&new, &old) {
+        let written = match (&new, old) {
             (Some(c), None) => tx
                 .insert_one(&self.customers, customer_doc(org, c, seq)?)
                 .await
@@ -400,7 +480,24 @@ impl MongoStore {
             Ok(0) if expected.is_some() => Ok(Step::Done(Outcome::PreconditionFailed)),
             // Changed or deleted since it was read: read again.
             Ok(0) => Ok(Step::Retry),
-            Ok(_) => Ok(Step::Done(Outcome::Done(new))),
+            Ok(_) => {
+                // Step 3: the replaced record's pieces the new one does not name.
+                if !plan.drop.is_empty() {
+                    let keys: Vec<&str> = plan.drop.iter().map(String::as_str).collect();
+                    let f = doc! {
+                        "org": org.as_str(), "customer": id.as_str(), "key": { "$in": keys }
+                    };
+                    match tx.delete_many(&self.media, f).await {
+                        Ok(_) => {}
+                        Err(e) if tx.in_transaction() => return Err(Fail::Db(e)),
+                        // The record is written: a piece left behind is only garbage.
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not drop replaced media pieces")
+                        }
+                    }
+                }
+                Ok(Step::Done(Outcome::Done(new)))
+            }
             Err(e) if is_duplicate(&e) => Ok(Step::Done(conflict(format!(
                 "customer '{id}', its resource name or its card UID is taken"
             )))),
@@ -742,6 +839,31 @@ impl Tx {
         }
     }
 
+    async fn insert_many(
+        &mut self,
+        c: &Collection<Document>,
+        docs: Vec<Document>,
+    ) -> mongodb::error::Result<()> {
+        let a = c.insert_many(docs);
+        match self.session.as_mut() {
+            Some(s) => a.session(s).await.map(|_| ()),
+            None => a.await.map(|_| ()),
+        }
+    }
+
+    /// Deletes the matching documents; the number deleted.
+    async fn delete_many(
+        &mut self,
+        c: &Collection<Document>,
+        filter: Document,
+    ) -> mongodb::error::Result<u64> {
+        let a = c.delete_many(filter);
+        match self.session.as_mut() {
+            Some(s) => a.session(s).await.map(|r| r.deleted_count),
+            None => a.await.map(|r| r.deleted_count),
+        }
+    }
+
     /// Deletes the matching document; the number deleted.
     async fn delete_one(
         &mut self,
@@ -898,6 +1020,17 @@ fn customer_doc(org: &OrgId, c: &Customer, seq: u64) -> Result<Document, StoreEr
     }
     d.insert("seq", seq_bson(seq));
     Ok(d)
+}
+
+/// A card media piece's document.
+fn media_doc(org: &OrgId, id: &CustomerId, key: &str, data: &str) -> Document {
+    doc! {
+        "_id": format!("{org}/{id}/{key}"),
+        "org": org.as_str(),
+        "customer": id.as_str(),
+        "key": key,
+        "data": data,
+    }
 }
 
 fn change_doc(org: &OrgId, seq: u64, c: &Customer, deleted: bool, at: i64) -> Document {
@@ -1431,6 +1564,50 @@ impl Store for MongoStore {
         Ok(Outcome::Done(()))
     }
 
+    async fn get_card_media(
+        &self,
+        org: &OrgId,
+        id: &CustomerId,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let mut found: HashMap<String, String> = HashMap::new();
+        if !keys.is_empty() {
+            let f = doc! { "org": org.as_str(), "customer": id.as_str(), "key": { "$in": keys } };
+            let mut cur = self.media.find(f).await.map_err(map_err)?;
+            while cur.advance().await.map_err(map_err)? {
+                let d = cur.deserialize_current().map_err(map_err)?;
+                if let (Ok(k), Ok(v)) = (d.get_str("key"), d.get_str("data")) {
+                    found.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+    }
+
+    async fn import_card_media(
+        &self,
+        org: &OrgId,
+        id: &CustomerId,
+        pieces: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        for (k, v) in pieces {
+            let d = media_doc(org, id, k, v);
+            self.media
+                .replace_one(doc! { "_id": format!("{org}/{id}/{k}") }, d)
+                .upsert(true)
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    async fn count_card_media(&self, org: &OrgId) -> Result<u64, StoreError> {
+        self.media
+            .count_documents(doc! { "org": org.as_str() })
+            .await
+            .map_err(map_err)
+    }
+
     async fn put_record(
         &self,
         namespace: &str,
@@ -1786,6 +1963,7 @@ mod tests {
             uid: "uid-b".into(),
             text: "BEGIN:VCARD\r\nUID:uid-b\r\nEND:VCARD\r\n".into(),
             etag: "\"1\"".into(),
+            media: Vec::new(),
         });
         let b = s
             .create_customer(&oid, bd, Timestamp(1))

@@ -8,6 +8,8 @@
 //! - [`patch`] applies an admin edit to a stored card, touching only the changed properties.
 //! - [`convert`] turns a stored card into the other version (3.0 ↔ 4.0) for a client that asked
 //!   for it; [`select`] keeps only the properties an `address-data` element names.
+//! - [`media::split`] cuts large photos out of a card for storing them apart, and
+//!   [`media::reassemble`] puts them back byte for byte.
 //! - [`etag`], [`version_of`], [`fold`], [`escape_text`], [`unescape_text`] are small helpers.
 //!
 //! Accepted input is what real clients write, not only what the RFCs allow: bare LF line ends,
@@ -19,6 +21,7 @@
 mod convert;
 mod date;
 mod lines;
+pub mod media;
 mod parse;
 mod patch;
 mod write;

@@ -10,8 +10,8 @@ use dashmap::DashMap;
 use portico_sdk::http::{Method, StatusCode};
 use portico_sdk::{
     async_trait, Account, ActionFile, ActionOutcome, AppContext, AppError, AppManifest, AppRequest,
-    AppResponse, AppStatus, CustomerChange, ExternalApp, InstallInput, InstallOutcome,
-    InstallationId, InstallationStatus, StoredCard, Timestamp,
+    AppResponse, AppStatus, CustomerChange, CustomerWritten, ExternalApp, InstallInput,
+    InstallOutcome, InstallationId, InstallationStatus, StoredCard, Timestamp,
 };
 use serde_json::{json, Value};
 
@@ -34,12 +34,13 @@ impl CardDavApp {
         Self::default()
     }
 
-    fn env<'a>(&self, cx: &'a AppContext, req: &AppRequest, seq: u64) -> Env<'a> {
+    fn env<'a>(&self, cx: &'a AppContext, req: &AppRequest, seq: (u64, u64)) -> Env<'a> {
         Env {
             cx,
             hrefs: Hrefs::new(&req.base_path),
             book: BookSettings::from_data(&cx.installation.data),
-            seq,
+            seq: seq.0,
+            group_seq: seq.1,
             minimal: crate::props::wants_minimal(req),
         }
     }
@@ -280,6 +281,14 @@ impl ExternalApp for CardDavApp {
         Ok(())
     }
 
+    async fn customers_changed(
+        &self,
+        cx: &AppContext,
+        changes: &[CustomerWritten],
+    ) -> Result<(), AppError> {
+        crate::groups::customers_changed(cx, changes).await
+    }
+
     async fn well_known(
         &self,
         cx: &AppContext,
@@ -324,11 +333,19 @@ impl CardDavApp {
     ) -> Result<AppResponse, AppError> {
         let method = req.method.as_str();
         // A card must exist for every method but PUT (and OPTIONS).
+        let mut group = None;
         let card = match r {
             Resource::Card(stem) if method != "PUT" && method != "OPTIONS" => {
                 match cx.customers.find_by_resource_name(stem).await? {
                     Some(c) => Some(Card::of(cx, c)),
-                    None => return Ok(respond::status(StatusCode::NOT_FOUND, "no such card")),
+                    // Contact groups share the book's namespace (crate::groups).
+                    None => match crate::groups::find(cx, stem).await? {
+                        Some(g) => {
+                            group = Some(g.clone());
+                            Some(g)
+                        }
+                        None => return Ok(respond::status(StatusCode::NOT_FOUND, "no such card")),
+                    },
                 }
             }
             // RFC 4918 §9.3.1: MKCOL on an unmapped URL where collections may not be created
@@ -357,8 +374,11 @@ impl CardDavApp {
         };
         let seq = match r {
             // Any listing may show the book's getctag / sync-token (e.g. the home at Depth 1).
-            _ if method == "PROPFIND" || method == "REPORT" => cx.customers.current_seq().await?,
-            _ => 0,
+            _ if method == "PROPFIND" || method == "REPORT" => (
+                cx.customers.current_seq().await?,
+                cx.groups.current_seq().await?,
+            ),
+            _ => (0, 0),
         };
         let env = self.env(cx, req, seq);
         match req.method.clone() {
@@ -370,8 +390,17 @@ impl CardDavApp {
                     crate::dav::Precondition::AddressbookCollectionLocationOk,
                 )),
             },
-            Method::DELETE => match r {
-                Resource::Card(stem) => write::delete(&env, stem, req).await,
+            Method::DELETE => match (r, &group, &card) {
+                (Resource::Card(_), Some(g), _) => crate::groups::delete(&env, g, req).await,
+                (Resource::Card(stem), None, Some(c)) => {
+                    let resp = write::delete(&env, stem, req).await?;
+                    if resp.status == StatusCode::NO_CONTENT {
+                        // The contact leaves its groups.
+                        crate::groups::customer_deleted(cx, &c.customer).await?;
+                    }
+                    Ok(resp)
+                }
+                (Resource::Card(stem), None, None) => write::delete(&env, stem, req).await,
                 _ => Ok(respond::status(
                     StatusCode::FORBIDDEN,
                     "collections cannot be deleted",

@@ -11,6 +11,7 @@ mod app;
 mod auth;
 mod book;
 mod card;
+mod groups;
 mod listing;
 pub mod profile;
 mod propfind;

@@ -7,12 +7,12 @@ use crate::dav::{AddressDataRequest, Filter, MultistatusWriter, Precondition, Pr
 use crate::props::Env;
 use crate::report::{card_propstats, Subject};
 use crate::respond;
-use crate::sync_token::{self, SyncToken};
+use crate::sync_token::{self, ListingAfter, SyncToken};
 use crate::tree::{Hrefs, Resource};
 use crate::vcard;
 use portico_sdk::bytes::Bytes;
 use portico_sdk::http::StatusCode;
-use portico_sdk::{async_trait, AppContext, AppError, AppResponse, BodyStream, CustomerId};
+use portico_sdk::{async_trait, AppContext, AppError, AppResponse, BodyStream};
 
 /// Customers read per store round trip.
 pub const PAGE: usize = 500;
@@ -45,36 +45,48 @@ pub enum Kind {
         limit: usize,
         /// The change-log position the listing stands for.
         token_seq: u64,
+        /// The group change-log position the listing stands for.
+        group_seq: u64,
     },
 }
 
-/// A streamed multistatus listing of the book.
+/// A streamed multistatus listing of the book: the customers' cards in id order, then the
+/// contact groups ([`crate::groups`]) in id order.
 pub struct Listing {
     cx: AppContext,
     hrefs: Hrefs,
     book: BookSettings,
     seq: u64,
+    group_seq: u64,
     kind: Kind,
-    after: Option<CustomerId>,
+    after: Option<ListingAfter>,
     writer: Option<MultistatusWriter>,
     emitted: usize,
     minimal: bool,
 }
 
+/// What to do after one card.
+enum Step {
+    Next,
+    Skip,
+    Done,
+}
+
 impl Listing {
     /// A listing whose document already holds `writer`'s content (e.g. the book's own response)
-    /// and continues after customer `after`.
+    /// and continues after `after`.
     pub fn start(
         env: &Env<'_>,
         kind: Kind,
         writer: MultistatusWriter,
-        after: Option<CustomerId>,
+        after: Option<ListingAfter>,
     ) -> Self {
         Listing {
             cx: env.cx.clone(),
             hrefs: env.hrefs.clone(),
             book: env.book.clone(),
             seq: env.seq,
+            group_seq: env.group_seq,
             kind,
             after,
             writer: Some(writer),
@@ -88,92 +100,127 @@ impl Listing {
         respond::multistatus(Vec::new()).with_stream(self)
     }
 
+    fn sync_token(&self, listing_after: Option<ListingAfter>) -> Option<String> {
+        match &self.kind {
+            Kind::Sync {
+                token_seq,
+                group_seq,
+                ..
+            } => Some(sync_token::encode(
+                &self.cx.installation.id,
+                &SyncToken {
+                    seq: *token_seq,
+                    group_seq: *group_seq,
+                    listing_after,
+                },
+            )),
+            _ => None,
+        }
+    }
+
+    /// Writes one card per the listing's kind.
+    fn card(&mut self, env: &Env<'_>, w: &mut MultistatusWriter, card: &Card) -> Step {
+        match &self.kind {
+            Kind::Propfind { request } => {
+                let child = Resource::Card(card.stem().to_owned());
+                w.response(
+                    &env.hrefs.of(&child),
+                    &crate::propfind::propstats(env, &child, Some(card), request),
+                );
+            }
+            Kind::Query {
+                props,
+                address_data,
+                filter,
+                limit,
+            } => {
+                let parsed = vcard::properties(&card.text).unwrap_or_default();
+                if !filter.matches(&Subject(parsed)) {
+                    return Step::Skip;
+                }
+                if limit.is_some_and(|l| self.emitted >= l) {
+                    // RFC 6352 §8.6.1: more matched than the client's limit.
+                    w.response_error(
+                        &env.hrefs.book(),
+                        StatusCode::INSUFFICIENT_STORAGE,
+                        &Precondition::NumberOfMatchesWithinLimits,
+                    );
+                    return Step::Done;
+                }
+                w.response(
+                    &env.hrefs.card(card.stem()),
+                    &card_propstats(env, card, props, address_data.as_ref()),
+                );
+            }
+            Kind::Sync {
+                props,
+                address_data,
+                limit,
+                ..
+            } => {
+                if self.emitted >= *limit {
+                    // RFC 6578 §3.6: truncated; the token continues the listing.
+                    w.response_error(
+                        &env.hrefs.book(),
+                        StatusCode::INSUFFICIENT_STORAGE,
+                        &Precondition::NumberOfMatchesWithinLimits,
+                    );
+                    if let Some(t) = self.sync_token(self.after.clone()) {
+                        w.sync_token(&t);
+                    }
+                    return Step::Done;
+                }
+                w.response(
+                    &env.hrefs.card(card.stem()),
+                    &card_propstats(env, card, props, address_data.as_ref()),
+                );
+            }
+        }
+        self.emitted += 1;
+        Step::Next
+    }
+
     /// Writes one page; returns true when the listing is complete.
     async fn page(&mut self, w: &mut MultistatusWriter) -> Result<bool, AppError> {
+        let cx = self.cx.clone();
         let env = Env {
-            cx: &self.cx,
+            cx: &cx,
             hrefs: self.hrefs.clone(),
             book: self.book.clone(),
             seq: self.seq,
+            group_seq: self.group_seq,
             minimal: self.minimal,
         };
-        let customers = self.cx.customers.list(self.after.as_ref(), PAGE).await?;
-        let last_page = customers.len() < PAGE;
-        for customer in customers {
-            let id = customer.id.clone();
-            let card = Card::of(&self.cx, customer);
-            match &self.kind {
-                Kind::Propfind { request } => {
-                    let child = Resource::Card(card.stem().to_owned());
-                    w.response(
-                        &env.hrefs.of(&child),
-                        &crate::propfind::propstats(&env, &child, Some(&card), request),
-                    );
-                }
-                Kind::Query {
-                    props,
-                    address_data,
-                    filter,
-                    limit,
-                } => {
-                    let parsed = vcard::properties(&card.text).unwrap_or_default();
-                    if !filter.matches(&Subject(parsed)) {
-                        self.after = Some(id);
-                        continue;
-                    }
-                    if limit.is_some_and(|l| self.emitted >= l) {
-                        // RFC 6352 §8.6.1: more matched than the client's limit.
-                        w.response_error(
-                            &env.hrefs.book(),
-                            StatusCode::INSUFFICIENT_STORAGE,
-                            &Precondition::NumberOfMatchesWithinLimits,
-                        );
-                        return Ok(true);
-                    }
-                    w.response(
-                        &env.hrefs.card(card.stem()),
-                        &card_propstats(&env, &card, props, address_data.as_ref()),
-                    );
-                }
-                Kind::Sync {
-                    props,
-                    address_data,
-                    limit,
-                    token_seq,
-                } => {
-                    if self.emitted >= *limit {
-                        // RFC 6578 §3.6: truncated; the token continues the listing.
-                        w.response_error(
-                            &env.hrefs.book(),
-                            StatusCode::INSUFFICIENT_STORAGE,
-                            &Precondition::NumberOfMatchesWithinLimits,
-                        );
-                        let t = SyncToken {
-                            seq: *token_seq,
-                            listing_after: self.after.clone(),
-                        };
-                        w.sync_token(&sync_token::encode(&self.cx.installation.id, &t));
-                        return Ok(true);
-                    }
-                    w.response(
-                        &env.hrefs.card(card.stem()),
-                        &card_propstats(&env, &card, props, address_data.as_ref()),
-                    );
-                }
+        let (groups, records) = match &self.after {
+            None => (false, cx.customers.list(None, PAGE).await?),
+            Some(ListingAfter::Customer(id)) => (false, cx.customers.list(Some(id), PAGE).await?),
+            Some(ListingAfter::Group(id)) => (true, cx.groups.list(id.as_ref(), PAGE).await?),
+        };
+        let last_page = records.len() < PAGE;
+        for record in records {
+            let id = record.id.clone();
+            let card = Card::of(&cx, record);
+            if let Step::Done = self.card(&env, w, &card) {
+                return Ok(true);
             }
-            self.emitted += 1;
-            self.after = Some(id);
+            self.after = Some(if groups {
+                ListingAfter::Group(Some(id))
+            } else {
+                ListingAfter::Customer(id)
+            });
         }
-        if last_page {
-            if let Kind::Sync { token_seq, .. } = &self.kind {
-                let t = SyncToken {
-                    seq: *token_seq,
-                    listing_after: None,
-                };
-                w.sync_token(&sync_token::encode(&self.cx.installation.id, &t));
-            }
+        if !last_page {
+            return Ok(false);
         }
-        Ok(last_page)
+        if !groups {
+            // The customers are done; the groups follow.
+            self.after = Some(ListingAfter::Group(None));
+            return Ok(false);
+        }
+        if let Some(t) = self.sync_token(None) {
+            w.sync_token(&t);
+        }
+        Ok(true)
     }
 }
 

@@ -193,6 +193,10 @@ pub async fn put(env: &Env<'_>, stem: &str, req: &AppRequest) -> Result<AppRespo
         Ok(p) => p,
         Err(e) => return Ok(card_error(&e)),
     };
+    // Group cards are stored apart; contact cards never take a group's href or UID.
+    if let Some(resp) = crate::groups::intercept_put(env, stem, req, &parsed).await? {
+        return Ok(resp);
+    }
     let existing = dir.find_by_resource_name(stem).await?;
     let current = existing.clone().map(|c| Card::of(env.cx, c));
     if evaluate(req, current.as_ref().map(|c| c.etag.as_str()), false) != Preconditions::Pass {

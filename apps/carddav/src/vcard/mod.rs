@@ -24,6 +24,8 @@ mod patch;
 mod write;
 
 #[cfg(test)]
+mod group_tests;
+#[cfg(test)]
 mod tests;
 
 use base64::Engine as _;
@@ -31,8 +33,55 @@ use sha2::Digest as _;
 
 pub use convert::{convert, select};
 pub use parse::{parse, properties};
-pub use patch::patch;
-pub use write::{escape_text, fold, render, unescape_text};
+pub use patch::{member_uid, patch, patch_members};
+pub use write::{escape_text, fold, render, render_group, unescape_text};
+
+/// The group facts of a card (RFC 6350 §6.1.4 `KIND:group`, or Apple's vCard 3.0
+/// `X-ADDRESSBOOKSERVER-KIND:group`), or `None` for an individual's card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupFacts {
+    /// The group's name: `FN`, else the first component of `N` (trimmed).
+    pub name: String,
+    /// The member UIDs (`MEMBER` / `X-ADDRESSBOOKSERVER-MEMBER` values without `urn:uuid:`),
+    /// in card order, without duplicates.
+    pub members: Vec<String>,
+}
+
+/// Reads the group facts of a card's properties; `None` unless the card says it is a group.
+pub fn group_facts(props: &[Property]) -> Option<GroupFacts> {
+    let is_group = props.iter().any(|p| {
+        (p.name == "KIND" || p.name == "X-ADDRESSBOOKSERVER-KIND")
+            && p.text().trim().eq_ignore_ascii_case("group")
+    });
+    if !is_group {
+        return None;
+    }
+    let fn_name = props
+        .iter()
+        .find(|p| p.name == "FN")
+        .map(|p| p.text().trim().to_string())
+        .filter(|n| !n.is_empty());
+    let name = fn_name
+        .or_else(|| {
+            props
+                .iter()
+                .find(|p| p.name == "N")
+                .and_then(|p| p.components().into_iter().next())
+                .map(|n| n.trim().to_string())
+        })
+        .unwrap_or_default();
+    let mut members: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in props {
+        if p.name == "MEMBER" || p.name == "X-ADDRESSBOOKSERVER-MEMBER" {
+            let uid = member_uid(&p.value);
+            if !uid.is_empty() && seen.insert(uid.clone()) {
+                members.push(uid);
+            }
+        }
+    }
+    Some(GroupFacts { name, members })
+}
 
 /// The largest card [`parse`] and [`properties`] accept, in bytes (1 MiB).
 pub const MAX_CARD_BYTES: usize = 1 << 20;

@@ -142,7 +142,10 @@ async fn tags_set_in_the_admin_become_group_cards_in_both_versions() {
 
     // The same through multiget with address-data version="4.0".
     let ms = b
-        .report_ms(&b.book(), &multiget_body(&[vip.clone()], "version=\"4.0\""))
+        .report_ms(
+            &b.book(),
+            &multiget_body(std::slice::from_ref(&vip), "version=\"4.0\""),
+        )
         .await;
     let text = &ms.only().ok(CARD, "address-data").text;
     assert_eq!(card_value(text, "KIND").as_deref(), Some("group"));
@@ -162,6 +165,13 @@ async fn tags_set_in_the_admin_become_group_cards_in_both_versions() {
         .map(|r| percent_decode(&r.href))
         .collect();
     assert_eq!(found.len(), 2, "{found:?}");
+
+    // A blank tag or one with control characters is refused, and nothing changes.
+    for bad in [json!([" "]), json!(["a\u{7}b"])] {
+        let (status, body) = patch_customer(&s, "acme", &bob, json!({ "tags": bad })).await;
+        assert_eq!(status, 422, "{body}");
+    }
+    assert_eq!(tags(&s, "acme", &bob).await, vec!["VIP"]);
 
     // Members carry their tags as CATEGORIES (a comma inside a tag escaped).
     let (_, ann_card) = b.get_card(&b.card(&format!("{ann}.vcf"))).await;
@@ -482,5 +492,61 @@ async fn groups_never_cross_organizations() {
         !initial.body.contains(&ann),
         "no trace of acme's customer: {}",
         initial.body
+    );
+}
+
+#[tokio::test]
+async fn concurrent_tag_changes_leave_the_group_exact() {
+    let s = TestServer::start().await;
+    let b = Book::install(&s, "acme").await;
+    let mut ids = Vec::new();
+    for i in 0..24 {
+        ids.push(customer(&s, "acme", &format!("Person {i}"), &[]).await);
+    }
+    // Everyone gets the tag at once (each admin write reconciles the group on its own).
+    let adds = ids.iter().map(|id| set_tags(&s, "acme", id, &["VIP"]));
+    futures_util::future::join_all(adds).await;
+    let vip = group_href(&b, "VIP").await.unwrap();
+    let (_, text) = b.get_card(&vip).await;
+    assert_eq!(
+        members(&text, "X-ADDRESSBOOKSERVER-MEMBER"),
+        sorted(ids.clone())
+    );
+
+    // Half lose it while the other half get a second tag, all at once.
+    let (leave, stay) = ids.split_at(12);
+    let removes = leave.iter().map(|id| set_tags(&s, "acme", id, &[]));
+    let seconds = stay
+        .iter()
+        .map(|id| set_tags(&s, "acme", id, &["VIP", "Staff"]));
+    futures_util::future::join(
+        futures_util::future::join_all(removes),
+        futures_util::future::join_all(seconds),
+    )
+    .await;
+    let (_, text) = b.get_card(&vip).await;
+    assert_eq!(
+        members(&text, "X-ADDRESSBOOKSERVER-MEMBER"),
+        sorted(stay.to_vec())
+    );
+    let staff = group_href(&b, "Staff").await.unwrap();
+    let (_, text) = b.get_card(&staff).await;
+    assert_eq!(
+        members(&text, "X-ADDRESSBOOKSERVER-MEMBER"),
+        sorted(stay.to_vec())
+    );
+
+    // A contact deleted on the phone leaves its groups.
+    let gone = &stay[0];
+    let r = b
+        .req("DELETE", &b.card(&format!("{gone}.vcf")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (_, text) = b.get_card(&vip).await;
+    assert_eq!(
+        members(&text, "X-ADDRESSBOOKSERVER-MEMBER"),
+        sorted(stay[1..].to_vec())
     );
 }

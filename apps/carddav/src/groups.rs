@@ -136,15 +136,14 @@ pub fn tags_of(c: &Customer) -> BTreeSet<String> {
         .collect()
 }
 
-/// The member UIDs a group record's card lists.
-fn members_of(record: &Customer) -> Vec<String> {
-    record
-        .card
-        .as_ref()
-        .and_then(|c| vcard::properties(&c.text).ok())
-        .and_then(|p| vcard::group_facts(&p))
-        .map(|f| f.members)
-        .unwrap_or_default()
+/// The member UIDs a group record's card lists. An unreadable card is an error, never an
+/// empty list (which would drop every member on the next write).
+fn members_of(record: &Customer) -> Result<Vec<String>, AppError> {
+    match &record.card {
+        Some(c) => vcard::stored_group_members(&c.text)
+            .map_err(|e| AppError::internal(format!("group card {}: {e}", record.id))),
+        None => Ok(Vec::new()),
+    }
 }
 
 fn is_client_written(record: &Customer) -> bool {
@@ -252,7 +251,7 @@ async fn reconcile_tag(
                 cx.groups.create(draft).await.map(|_| ())
             }
             Some(record) => {
-                let current = members_of(&record);
+                let current = members_of(&record)?;
                 let mut next: Vec<String> = current
                     .iter()
                     .filter(|m| !want_out.contains(*m))
@@ -428,8 +427,7 @@ async fn put_group(
         // RFC 6352 §6.3.2.1: the group needs a name to become a tag.
         return Ok(respond::precondition(Precondition::ValidAddressData));
     }
-    if let Some(c) = cx.customers.find_by_resource_name(stem).await? {
-        let _ = c;
+    if cx.customers.find_by_resource_name(stem).await?.is_some() {
         return Ok(respond::status(
             StatusCode::CONFLICT,
             "a contact lives at this href; a group card cannot replace it",
@@ -514,14 +512,15 @@ async fn put_group(
     match &existing {
         Some(old) if old.name.trim() != tag => {
             let old_tag = old.name.trim().to_owned();
-            apply_members(cx, &old_tag, &[], &members_of(old)).await?;
+            apply_members(cx, &old_tag, &[], &members_of(old)?).await?;
             apply_members(cx, &tag, &facts.members, &[]).await?;
         }
         _ => {
-            let former: Vec<String> = existing
-                .as_ref()
-                .map(members_of)
-                .unwrap_or_default()
+            let before = match &existing {
+                Some(old) => members_of(old)?,
+                None => Vec::new(),
+            };
+            let former: Vec<String> = before
                 .into_iter()
                 .filter(|m| !new_members.contains(m))
                 .collect();
@@ -555,7 +554,7 @@ pub async fn delete(
         }
         Err(e) => return Err(e),
     }
-    apply_members(cx, record.name.trim(), &[], &members_of(record)).await?;
+    apply_members(cx, record.name.trim(), &[], &members_of(record)?).await?;
     Ok(AppResponse::new(StatusCode::NO_CONTENT))
 }
 

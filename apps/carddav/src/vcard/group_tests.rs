@@ -234,3 +234,17 @@ fn an_admin_tag_change_patches_only_categories() {
     let same = CustomerDraft::from_customer(&before);
     assert_eq!(patch(stored, &before, &same, REV), stored);
 }
+
+#[test]
+fn stored_group_members_has_no_client_size_limit() {
+    // More members than a client card may have properties (MAX_PROPERTIES): all are read.
+    let uids: Vec<String> = (0..MAX_PROPERTIES + 500)
+        .map(|i| format!("m-{i}"))
+        .collect();
+    let text = render_group("Everyone", "g", &uids, REV, VCardVersion::V3);
+    assert!(properties(&text).is_err(), "over the client limits");
+    assert_eq!(stored_group_members(&text).unwrap(), uids);
+    // Patching such a card keeps working too.
+    let fewer = patch_members(&text, &uids[1..], REV);
+    assert_eq!(stored_group_members(&fewer).unwrap(), uids[1..].to_vec());
+}

@@ -47,6 +47,27 @@ pub struct GroupFacts {
     pub members: Vec<String>,
 }
 
+/// The member UIDs of a stored group card, in card order, without duplicates. Unlike
+/// [`properties`] this applies no size limit (a group Portico keeps for a tag may list more
+/// members than a client could PUT); `Err` only if the text has no readable line structure.
+pub fn stored_group_members(text: &str) -> Result<Vec<String>, CardError> {
+    let lines = lines::logical_lines(text, None)?;
+    let mut members = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for line in &lines {
+        let Ok(parts) = parse::parse_line(&line.content) else {
+            continue;
+        };
+        if parts.prop.name == "MEMBER" || parts.prop.name == "X-ADDRESSBOOKSERVER-MEMBER" {
+            let uid = member_uid(&parts.prop.value);
+            if !uid.is_empty() && seen.insert(uid.clone()) {
+                members.push(uid);
+            }
+        }
+    }
+    Ok(members)
+}
+
 /// Reads the group facts of a card's properties; `None` unless the card says it is a group.
 pub fn group_facts(props: &[Property]) -> Option<GroupFacts> {
     let is_group = props.iter().any(|p| {

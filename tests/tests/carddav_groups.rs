@@ -550,3 +550,23 @@ async fn concurrent_tag_changes_leave_the_group_exact() {
         sorted(stay[1..].to_vec())
     );
 }
+
+#[tokio::test]
+async fn tags_set_before_the_app_was_installed_become_groups() {
+    let s = TestServer::start().await;
+    s.org("acme").await;
+    // No installation yet: no app hook runs for these writes.
+    let ann = customer(&s, "acme", "Ann Archer", &["VIP"]).await;
+    let bob = customer(&s, "acme", "Bob Baker", &["VIP", "Staff"]).await;
+    let inst = s.install("acme", "carddav").await;
+    let b = Book::from_install(&s, "acme", &inst);
+    let vip = group_href(&b, "VIP").await.expect("built at install");
+    let (_, text) = b.get_card(&vip).await;
+    assert_eq!(
+        members(&text, "X-ADDRESSBOOKSERVER-MEMBER"),
+        sorted(vec![ann, bob.clone()])
+    );
+    let staff = group_href(&b, "Staff").await.expect("built at install");
+    let (_, text) = b.get_card(&staff).await;
+    assert_eq!(members(&text, "X-ADDRESSBOOKSERVER-MEMBER"), vec![bob]);
+}

@@ -15,6 +15,9 @@ use portico_sdk::{
 };
 use serde_json::{json, Value};
 
+/// The version of the installation data this build writes (see `migrate`).
+pub const DATA_VERSION: u32 = 2;
+
 /// Bytes of randomness in a generated password: 18 bytes, 144 bits, 24 URL-safe characters.
 pub const PASSWORD_BYTES: usize = 18;
 
@@ -114,6 +117,20 @@ impl ExternalApp for CardDavApp {
             "Configuration profile that adds the address book to an iPhone, iPad or Mac in one tap",
         )
         .with_well_known("carddav")
+        // 2: contact groups from tags (built once for installations from before).
+        .with_data_version(DATA_VERSION)
+    }
+
+    async fn migrate(
+        &self,
+        cx: &AppContext,
+        from_version: u32,
+    ) -> Result<portico_sdk::Installation, AppError> {
+        if from_version < 2 {
+            // The host logs the migration; the count is not needed here.
+            crate::groups::backfill(cx).await?;
+        }
+        Ok(cx.installation.clone())
     }
 
     async fn install(
@@ -133,6 +150,8 @@ impl ExternalApp for CardDavApp {
             None => cx.secrets.random_token(PASSWORD_BYTES).into_inner(),
         };
         let inst = with_password(cx, &password)?;
+        // Customers tagged before the app was installed: their groups, now.
+        crate::groups::backfill(cx).await?;
         Ok(InstallOutcome {
             installation: inst,
             reveal: connection_info(cx, &password),

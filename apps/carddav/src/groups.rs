@@ -558,6 +558,91 @@ pub async fn delete(
     Ok(AppResponse::new(StatusCode::NO_CONTENT))
 }
 
+/// Customers read per page by [`backfill`].
+const BACKFILL_PAGE: usize = 1000;
+
+/// Builds every group from the customers' current tags, once: at install (tags set before the
+/// app was there) and when an installation from before groups is migrated. Existing group
+/// records get exactly the members the scan found (a group Portico rendered with none left
+/// goes); tags without a record get one. A snapshot: a write racing with it is reconciled by
+/// its own hook, or at the next change of that customer. Memory is one UID per tagged
+/// membership. Returns how many group records were written.
+pub async fn backfill(cx: &AppContext) -> Result<usize, AppError> {
+    let mut truth: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut after: Option<CustomerId> = None;
+    loop {
+        let page = cx.customers.list(after.as_ref(), BACKFILL_PAGE).await?;
+        for c in &page {
+            for t in tags_of(c) {
+                truth.entry(t).or_default().push(customer_uid(c).to_owned());
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == BACKFILL_PAGE => after = Some(last.id.clone()),
+            _ => break,
+        }
+    }
+    let now = cx.clock.now();
+    let mut written = 0;
+    let mut after: Option<CustomerId> = None;
+    loop {
+        let page = cx.groups.list(after.as_ref(), 100).await?;
+        for record in &page {
+            let tag = record.name.trim().to_owned();
+            let members = truth.remove(&tag).unwrap_or_default();
+            let Some(stored) = record.card.clone() else {
+                continue;
+            };
+            let outcome = if members.is_empty() && !is_client_written(record) {
+                cx.groups.delete(&record.id, Some(record.revision)).await
+            } else {
+                let text = vcard::patch_members(&stored.text, &members, now);
+                if text == stored.text {
+                    continue;
+                }
+                let mut draft = CustomerDraft::from_customer(record);
+                draft.card = Some(StoredCard {
+                    etag: vcard::etag(&text),
+                    text,
+                    ..stored
+                });
+                cx.groups
+                    .update(&record.id, draft, Some(record.revision))
+                    .await
+                    .map(|_| ())
+            };
+            match outcome {
+                Ok(()) => written += 1,
+                // Changed meanwhile by a live write: its own reconcile is more recent.
+                Err(e) if lost_race(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == 100 => after = Some(last.id.clone()),
+            _ => break,
+        }
+    }
+    for (tag, members) in truth {
+        let uid = generated_uid(cx.org.id.as_str(), &tag);
+        let text = vcard::render_group(&tag, &uid, &members, now, VCardVersion::V3);
+        let draft = group_draft(
+            &group_id(&tag)?,
+            &tag,
+            generated_stem(&tag),
+            uid,
+            text,
+            false,
+        );
+        match cx.groups.create(draft).await {
+            Ok(_) => written += 1,
+            Err(e) if lost_race(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
+}
+
 /// Writes the group part of an incremental `sync-collection` answer: each group changed in
 /// `batch` with the requested properties, or a 404 response if it is gone (RFC 6578 §3.5.2).
 /// One response per href: a group renamed on a phone (a tombstone under the old tag's record
@@ -601,6 +686,126 @@ pub async fn write_delta(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portico_sdk::Timestamp;
+
+    use portico_sdk::testing::TestContext;
+
+    fn person(name: &str, tags: &[&str]) -> CustomerDraft {
+        CustomerDraft {
+            name: name.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            ..CustomerDraft::default()
+        }
+    }
+
+    async fn members_named(cx: &AppContext, tag: &str) -> Option<(Vec<String>, bool)> {
+        let g = cx.groups.get(&group_id(tag).unwrap()).await.unwrap()?;
+        let mut m = members_of(&g).unwrap();
+        m.sort();
+        Some((m, is_client_written(&g)))
+    }
+
+    #[tokio::test]
+    async fn backfill_builds_groups_and_corrects_stale_ones() {
+        let t = TestContext::new("carddav");
+        let cx = &t.cx;
+        let ann = cx.customers.create(person("Ann", &["VIP"])).await.unwrap();
+        let bob = cx
+            .customers
+            .create(person("Bob", &["VIP", "Friends"]))
+            .await
+            .unwrap();
+        // A stale rendered group nobody carries any more, and a client's group listing a
+        // former member and an unknown card.
+        let uid = generated_uid("acme", "Old");
+        let text = vcard::render_group(
+            "Old",
+            &uid,
+            &["gone".into()],
+            Timestamp(0),
+            VCardVersion::V3,
+        );
+        let draft = group_draft(
+            &group_id("Old").unwrap(),
+            "Old",
+            generated_stem("Old"),
+            uid,
+            text,
+            false,
+        );
+        cx.groups.create(draft).await.unwrap();
+        let text = vcard::render_group(
+            "Friends",
+            "F-1",
+            &[ann.id.to_string()],
+            Timestamp(0),
+            VCardVersion::V4,
+        );
+        let draft = group_draft(
+            &group_id("Friends").unwrap(),
+            "Friends",
+            "f1".into(),
+            "F-1".into(),
+            text,
+            true,
+        );
+        cx.groups.create(draft).await.unwrap();
+
+        assert_eq!(backfill(cx).await.unwrap(), 3);
+        let mut vip = vec![ann.id.to_string(), bob.id.to_string()];
+        vip.sort();
+        assert_eq!(members_named(cx, "VIP").await, Some((vip, false)));
+        assert_eq!(
+            members_named(cx, "Friends").await,
+            Some((vec![bob.id.to_string()], true)),
+            "the client's group keeps its card, with the right members"
+        );
+        assert_eq!(
+            members_named(cx, "Old").await,
+            None,
+            "a tag nobody carries is gone"
+        );
+        // Run again: nothing to write.
+        assert_eq!(backfill(cx).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn reconcile_copies_current_tags_not_deltas() {
+        let t = TestContext::new("carddav");
+        let cx = &t.cx;
+        let ann = cx.customers.create(person("Ann", &["VIP"])).await.unwrap();
+        let touched: Touched = [(
+            "VIP".to_string(),
+            vec![(ann.id.clone(), ann.id.to_string())],
+        )]
+        .into();
+        reconcile(cx, &touched).await.unwrap();
+        assert_eq!(
+            members_named(cx, "VIP").await,
+            Some((vec![ann.id.to_string()], false))
+        );
+        let before = cx
+            .groups
+            .get(&group_id("VIP").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        // A second reconcile of the same state writes nothing (no new ETag, no delta entry).
+        reconcile(cx, &touched).await.unwrap();
+        let again = cx
+            .groups
+            .get(&group_id("VIP").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(before.revision, again.revision);
+        // The tag is gone from the record by the time the (late) reconcile runs: removed.
+        let mut d = CustomerDraft::from_customer(&ann);
+        d.tags.clear();
+        cx.customers.update(&ann.id, d, None).await.unwrap();
+        reconcile(cx, &touched).await.unwrap();
+        assert_eq!(members_named(cx, "VIP").await, None);
+    }
 
     #[test]
     fn derived_names_are_stable_and_distinct() {

@@ -570,3 +570,60 @@ async fn tags_set_before_the_app_was_installed_become_groups() {
     let (_, text) = b.get_card(&staff).await;
     assert_eq!(members(&text, "X-ADDRESSBOOKSERVER-MEMBER"), vec![bob]);
 }
+
+#[tokio::test]
+async fn clients_that_edit_categories_edit_the_tags() {
+    let s = TestServer::start().await;
+    let b = Book::install(&s, "acme").await;
+    let card = |cats: Option<&str>| {
+        let mut lines = vec![
+            "BEGIN:VCARD",
+            "VERSION:4.0",
+            "UID:urn:uuid:5d1e-davx5",
+            "FN:Dana Dale",
+        ];
+        if let Some(c) = cats {
+            lines.push(c);
+        }
+        lines.push("END:VCARD");
+        lines.join("\r\n") + "\r\n"
+    };
+    let href = b.card("5d1e.vcf");
+    let etag = b
+        .create_card("5d1e.vcf", &card(Some("CATEGORIES:VIP,Staff")))
+        .await;
+    let id = customer_by_card_name(&s, "acme", "5d1e").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(tags(&s, "acme", &id).await, vec!["Staff", "VIP"]);
+    let vip = group_href(&b, "VIP").await.expect("VIP group");
+    let (_, text) = b.get_card(&vip).await;
+    assert_eq!(
+        members(&text, "X-ADDRESSBOOKSERVER-MEMBER"),
+        vec!["urn:uuid:5d1e-davx5"
+            .trim_start_matches("urn:uuid:")
+            .to_owned()]
+    );
+    let token = b.sync_token().await;
+
+    // One category removed: the contact leaves that group (its last member: gone).
+    let r = b
+        .put(
+            &href,
+            &card(Some("CATEGORIES:Staff")),
+            &[("if-match", &etag)],
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    let etag = header(&r, "etag").unwrap();
+    assert_eq!(tags(&s, "acme", &id).await, vec!["Staff"]);
+    let d = b.sync(Some(&token), None).await;
+    assert!(delta(&d).contains(&(vip.clone(), 404)), "{}", d.body);
+
+    // A client that does not know CATEGORIES (no line at all) leaves the tags alone.
+    let r = b.put(&href, &card(None), &[("if-match", &etag)]).await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(tags(&s, "acme", &id).await, vec!["Staff"]);
+    assert!(group_href(&b, "Staff").await.is_some());
+}

@@ -200,6 +200,22 @@ pub async fn customers_changed(
     reconcile(cx, &touched).await
 }
 
+/// After a client wrote a contact card: groups follow tags it changed through `CATEGORIES`.
+pub async fn customer_written(
+    cx: &AppContext,
+    before: Option<Customer>,
+    after: Customer,
+) -> Result<(), AppError> {
+    customers_changed(
+        cx,
+        &[CustomerWritten {
+            before,
+            after: Some(after),
+        }],
+    )
+    .await
+}
+
 /// After a client deleted the contact `gone`: it leaves its groups.
 pub async fn customer_deleted(cx: &AppContext, gone: &Customer) -> Result<(), AppError> {
     customers_changed(

@@ -248,3 +248,21 @@ fn stored_group_members_has_no_client_size_limit() {
     let fewer = patch_members(&text, &uids[1..], REV);
     assert_eq!(stored_group_members(&fewer).unwrap(), uids[1..].to_vec());
 }
+
+#[test]
+fn categories_project_to_tags() {
+    let card = |extra: &str| {
+        crlf(&format!(
+            "BEGIN:VCARD\nVERSION:3.0\nUID:u\nFN:P\n{extra}END:VCARD\n"
+        ))
+    };
+    let tags = |extra: &str| parse(card(extra).as_bytes()).unwrap().fields.categories;
+    assert_eq!(tags(""), None, "no CATEGORIES: tags left alone");
+    assert_eq!(tags("CATEGORIES:\n"), Some(vec![]));
+    assert_eq!(
+        tags("CATEGORIES:VIP, Colour\\, cut,VIP\ncategories:Staff\n"),
+        Some(vec!["VIP".into(), "Colour, cut".into(), "Staff".into()])
+    );
+    // A value that cannot be a tag (a line break) is left out.
+    assert_eq!(tags("CATEGORIES:a\\nb,ok\n"), Some(vec!["ok".into()]));
+}

@@ -253,6 +253,10 @@ pub struct CardFields {
     pub birthday: Option<String>,
     /// The first `NOTE`, unescaped; `None` when absent or empty.
     pub note: Option<String>,
+    /// The `CATEGORIES` values (the customer's tags, for clients that edit categories), in
+    /// order without duplicates; `None` when the card has no `CATEGORIES` line, so a client
+    /// that does not know the property leaves the tags alone.
+    pub categories: Option<Vec<String>>,
 }
 
 /// A validated client card.

@@ -65,8 +65,21 @@ pub const STEM_PREFIX: &str = "portico-group-";
 /// `note` of a group record whose card a client wrote.
 const CLIENT_WRITTEN: &str = "group card written by a client";
 
-/// Conditional writes tried before giving up under constant contention.
-const ATTEMPTS: usize = 16;
+/// Conditional writes tried before giving up under constant contention. Each failed attempt
+/// waits a random 0..2^k ms (k the attempt, capped at 64 ms), so many writers to one group
+/// spread out: at most about 3 s in all.
+const ATTEMPTS: u32 = 64;
+
+/// Waits before retry `attempt` (see [`ATTEMPTS`]).
+async fn backoff(attempt: u32) {
+    use std::hash::{BuildHasher, Hasher};
+    let cap_ms = 1u64 << attempt.min(6);
+    let jitter = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        % (cap_ms + 1);
+    tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+}
 
 /// Customers touched per tag: id and the member UID to remove if the customer is gone.
 type Touched = BTreeMap<String, Vec<(CustomerId, String)>>;
@@ -242,7 +255,7 @@ async fn reconcile_tag(
     customers: &[(CustomerId, String)],
 ) -> Result<(), AppError> {
     let gid = group_id(tag)?;
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
         // Current state after the write(s), never a remembered delta.
         let mut want_in: Vec<String> = Vec::new();
         let mut want_out: HashSet<String> = HashSet::new();
@@ -305,7 +318,7 @@ async fn reconcile_tag(
         };
         match written {
             Ok(()) => return Ok(()),
-            Err(e) if lost_race(&e) => continue,
+            Err(e) if lost_race(&e) => backoff(attempt).await,
             Err(e) => return Err(e),
         }
     }
@@ -339,7 +352,7 @@ fn group_draft(
 /// Adds (`add`) or removes a tag on a customer, patching its stored card's `CATEGORIES` the
 /// way an admin edit would; conditional on the revision read, retried on a conflict.
 async fn set_tag(cx: &AppContext, id: &CustomerId, tag: &str, add: bool) -> Result<(), AppError> {
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
         let Some(before) = cx.customers.get(id).await? else {
             return Ok(());
         };
@@ -365,7 +378,7 @@ async fn set_tag(cx: &AppContext, id: &CustomerId, tag: &str, add: bool) -> Resu
         }
         match cx.customers.update(id, draft, Some(before.revision)).await {
             Ok(_) => return Ok(()),
-            Err(e) if lost_race(&e) => continue,
+            Err(e) if lost_race(&e) => backoff(attempt).await,
             Err(e) => return Err(e),
         }
     }

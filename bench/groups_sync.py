@@ -88,12 +88,22 @@ def main():
         first_id = first_id or "c0000001"
     out["import_s"] = round(time.perf_counter() - t0, 2)
 
-    st, payload, dt = request(a.url, "REPORT", book, sync_body(""), dav)
-    assert st == 207, st
-    token = re.search(rb"<[a-zA-Z]*:?sync-token>([^<]+)<", payload).group(1).decode()
-    out["initial_sync_s"] = round(dt, 2)
-    out["initial_sync_mb"] = round(len(payload) / 1e6, 1)
-    out["groups_listed"] = payload.count(b"portico-group-")
+    # The initial sync, following 507 continuations (RFC 6578 §3.6) until complete.
+    token, total_s, total_b, groups, requests = "", 0.0, 0, 0, 0
+    while requests < 100:
+        st, payload, dt = request(a.url, "REPORT", book, sync_body(token), dav)
+        assert st == 207, st
+        requests += 1
+        total_s += dt
+        total_b += len(payload)
+        groups += payload.count(b"portico-group-")
+        token = re.search(rb"<[a-zA-Z]*:?sync-token>([^<]+)<", payload).group(1).decode()
+        if b"HTTP/1.1 507" not in payload:
+            break
+    out["initial_sync_s"] = round(total_s, 2)
+    out["initial_sync_requests"] = requests
+    out["initial_sync_mb"] = round(total_b / 1e6, 1)
+    out["groups_listed"] = groups
 
     times = []
     for _ in range(a.rounds):

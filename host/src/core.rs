@@ -847,6 +847,7 @@ impl Portico {
         drafts: Vec<(usize, CustomerDraft)>,
     ) -> Result<ImportReport, HostError> {
         const BATCH: usize = 1000;
+        const HOOK_BATCH: usize = 10_000;
         let org = self.org(org_id).await?;
         let dir = self.directory(org_id);
         let mut report = ImportReport::default();
@@ -882,7 +883,9 @@ impl Portico {
                     }
                 }
             }
-            if written.len() >= BATCH {
+            // Apps see the writes in batches: fewer, larger derived writes (CardDAV writes
+            // each touched group once per batch).
+            if written.len() >= HOOK_BATCH {
                 self.run_customers_changed(&org, &std::mem::take(&mut written))
                     .await;
             }

@@ -40,11 +40,24 @@
 //! The one window is a process dying between a customer write and its reconcile: the group
 //! then lags until that customer's tags change again.
 //!
+//! Conditional writes that lose a race are retried with jittered backoff (see [`ATTEMPTS`]):
+//! without it, 24 concurrent admin edits of one tag on MongoDB starved some reconciles.
+//! [`backfill`] builds every group once from a scan of the book: at install, and when an
+//! installation from before groups is migrated (data version 2).
+//!
 //! A phone's group card (PUT with `X-ADDRESSBOOKSERVER-KIND:group` or `KIND:group`) is stored
 //! byte for byte; then the customers its members name (by card UID) get the tag, and former
-//! members lose it. An admin tag change patches only the member lines of a client's group
-//! card ([`crate::vcard::patch_members`]); a group Portico rendered that loses its last member
-//! is removed. DELETE of a group removes its tag from the members it lists.
+//! members lose it (member UIDs naming no customer — subgroups, cards elsewhere — stay in the
+//! bytes and change nothing). Renaming a group on the phone renames the tag (same href and
+//! UID); a second group with the name of an existing one is refused (409), so a tag never has
+//! two cards. An admin tag change patches only the member lines of a client's group card
+//! ([`crate::vcard::patch_members`]); a group Portico rendered that loses its last member is
+//! removed. DELETE of a group removes its tag from the members it lists. A client that edits
+//! `CATEGORIES` on a contact edits its tags (a card without `CATEGORIES` leaves them alone).
+//!
+//! Limits: a group card is one stored record, so a tag carried by more than about 200,000
+//! customers would exceed MongoDB's 16 MB document; a phone cannot PUT a group card over the
+//! advertised `max-resource-size`.
 use crate::card::Card;
 use crate::dav::Precondition;
 use crate::props::Env;

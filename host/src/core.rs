@@ -368,6 +368,9 @@ impl Portico {
             org: org.clone(),
             installation: inst.clone(),
             customers: Arc::new(customers),
+            // The groups directory reports nothing to webhooks: group records are the app's
+            // own derived data (the customers they change are reported).
+            groups: Arc::new(self.directory(&org.id.group_space())),
             installation_store: Arc::new(InstallationRecord {
                 store: self.store.clone(),
                 installation: inst.clone(),
@@ -694,6 +697,40 @@ impl Portico {
         Ok(())
     }
 
+    /// Tells every installed app of the organization about stored customer writes (after the
+    /// fact; see [`portico_sdk::ExternalApp::customers_changed`]). A failing app is logged:
+    /// the writes stand.
+    async fn run_customers_changed(
+        self: &Arc<Self>,
+        org: &Organization,
+        changes: &[portico_sdk::CustomerWritten],
+    ) {
+        if changes.is_empty() {
+            return;
+        }
+        let installations = match self.store.list_installations(&org.id).await {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(org = %org.id, error = %e, "customers_changed hooks skipped");
+                return;
+            }
+        };
+        for inst in installations {
+            if inst.status == InstallationStatus::Disabled {
+                continue;
+            }
+            if let Some(reg) = self.registry.get(&inst.kind) {
+                let cx = self.context(org, &inst);
+                if let Err(e) = reg.app.customers_changed(&cx, changes).await {
+                    tracing::warn!(
+                        org = %org.id, installation = %inst.id, kind = %inst.kind,
+                        error = %e.message, "customers_changed hook failed"
+                    );
+                }
+            }
+        }
+    }
+
     /// Creates a customer through the admin path.
     pub async fn create_customer(
         self: &Arc<Self>,
@@ -707,7 +744,13 @@ impl Portico {
         crate::store::normalize_draft(&mut draft)
             .map_err(|why| HostError::kind(ErrorKind::Unprocessable, &why))?;
         self.run_customer_hooks(&org, None, &mut draft).await?;
-        Ok(self.directory(org_id).create(draft).await?)
+        let created = self.directory(org_id).create(draft).await?;
+        let written = portico_sdk::CustomerWritten {
+            before: None,
+            after: Some(created.clone()),
+        };
+        self.run_customers_changed(&org, &[written]).await;
+        Ok(created)
     }
 
     /// Updates a customer through the admin path.
@@ -737,18 +780,32 @@ impl Portico {
             .await?;
         // The write is conditional on the revision the hooks saw, so a concurrent change is
         // never overwritten with a card patched from stale data.
-        Ok(dir.update(id, draft, expected).await?)
+        let after = dir.update(id, draft, expected).await?;
+        let written = portico_sdk::CustomerWritten {
+            before: Some(before),
+            after: Some(after.clone()),
+        };
+        self.run_customers_changed(&org, &[written]).await;
+        Ok(after)
     }
 
     /// Deletes a customer.
     pub async fn delete_customer(
-        &self,
+        self: &Arc<Self>,
         org_id: &OrgId,
         id: &CustomerId,
         expected_revision: Option<u64>,
     ) -> Result<(), HostError> {
-        self.org(org_id).await?;
-        Ok(self.directory(org_id).delete(id, expected_revision).await?)
+        let org = self.org(org_id).await?;
+        let dir = self.directory(org_id);
+        let before = dir.get(id).await?;
+        dir.delete(id, expected_revision).await?;
+        let written = portico_sdk::CustomerWritten {
+            before,
+            after: None,
+        };
+        self.run_customers_changed(&org, &[written]).await;
+        Ok(())
     }
 
     /// Imports JSON lines (one customer draft per line); a line with an existing id updates it.
@@ -794,10 +851,12 @@ impl Portico {
         drafts: Vec<(usize, CustomerDraft)>,
     ) -> Result<ImportReport, HostError> {
         const BATCH: usize = 1000;
+        const HOOK_BATCH: usize = 10_000;
         let org = self.org(org_id).await?;
         let dir = self.directory(org_id);
         let mut report = ImportReport::default();
         let mut batch: Vec<(usize, CustomerDraft)> = Vec::new();
+        let mut written: Vec<portico_sdk::CustomerWritten> = Vec::new();
         for (n, mut draft) in drafts {
             let before = match &draft.id {
                 Some(id) => dir.get(id).await?,
@@ -808,7 +867,13 @@ impl Portico {
                 .await?;
             match &before {
                 Some(b) => match dir.update(&b.id, draft, Some(b.revision)).await {
-                    Ok(_) => report.updated += 1,
+                    Ok(after) => {
+                        report.updated += 1;
+                        written.push(portico_sdk::CustomerWritten {
+                            before: before.clone(),
+                            after: Some(after),
+                        });
+                    }
                     Err(e) if matches!(e.kind, ErrorKind::Internal | ErrorKind::Unavailable) => {
                         return Err(e.into())
                     }
@@ -817,12 +882,21 @@ impl Portico {
                 None => {
                     batch.push((n, draft));
                     if batch.len() >= BATCH {
-                        self.flush_import(org_id, &mut batch, &mut report).await?;
+                        self.flush_import(org_id, &mut batch, &mut report, &mut written)
+                            .await?;
                     }
                 }
             }
+            // Apps see the writes in batches: fewer, larger derived writes (CardDAV writes
+            // each touched group once per batch).
+            if written.len() >= HOOK_BATCH {
+                self.run_customers_changed(&org, &std::mem::take(&mut written))
+                    .await;
+            }
         }
-        self.flush_import(org_id, &mut batch, &mut report).await?;
+        self.flush_import(org_id, &mut batch, &mut report, &mut written)
+            .await?;
+        self.run_customers_changed(&org, &written).await;
         Ok(report)
     }
 
@@ -866,6 +940,7 @@ impl Portico {
         org_id: &OrgId,
         batch: &mut Vec<(usize, CustomerDraft)>,
         report: &mut ImportReport,
+        written: &mut Vec<portico_sdk::CustomerWritten>,
     ) -> Result<(), HostError> {
         if batch.is_empty() {
             return Ok(());
@@ -878,7 +953,13 @@ impl Portico {
             .await?;
         for (line, o) in lines.into_iter().zip(outcomes) {
             match o {
-                crate::store::Outcome::Done(_) => report.created += 1,
+                crate::store::Outcome::Done(c) => {
+                    report.created += 1;
+                    written.push(portico_sdk::CustomerWritten {
+                        before: None,
+                        after: Some(c),
+                    });
+                }
                 crate::store::Outcome::Conflict(m) => report.errors.push((line, m)),
                 other => report.errors.push((line, format!("{other:?}"))),
             }

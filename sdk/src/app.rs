@@ -298,6 +298,13 @@ pub struct AppContext {
     pub installation: Installation,
     /// The organization's customers.
     pub customers: Arc<dyn CustomerDirectory>,
+    /// The organization's contact groups, kept as records of a second directory with its own
+    /// change log (ids, resource names and card UIDs unique among groups; the same revision
+    /// checks and tombstones as customers). Scoped to [`OrgId::group_space`] of the
+    /// organization, so no other organization's data is reachable through it.
+    ///
+    /// [`OrgId::group_space`]: crate::OrgId::group_space
+    pub groups: Arc<dyn CustomerDirectory>,
     /// The installation's own record, for writes made while handling requests.
     pub installation_store: Arc<dyn InstallationPort>,
     /// Sealing and opening of this installation's secrets.
@@ -525,4 +532,27 @@ pub trait ExternalApp: Send + Sync + 'static {
         let _ = (cx, change);
         Ok(())
     }
+
+    /// Called after the host stored customer changes made outside this app (the admin API, an
+    /// import): each entry is the record before and after one write (`None` for a create or a
+    /// delete). Imports pass a batch at once. Data an app derives from several customers (e.g.
+    /// the CardDAV app's contact groups) is brought in step here. An error is logged by the
+    /// host; the customer writes stand. The default does nothing.
+    async fn customers_changed(
+        &self,
+        cx: &AppContext,
+        changes: &[CustomerWritten],
+    ) -> Result<(), AppError> {
+        let _ = (cx, changes);
+        Ok(())
+    }
+}
+
+/// One stored customer write, as [`ExternalApp::customers_changed`] sees it.
+#[derive(Debug, Clone)]
+pub struct CustomerWritten {
+    /// The record before the write (`None` for a create).
+    pub before: Option<Customer>,
+    /// The record after the write (`None` for a delete).
+    pub after: Option<Customer>,
 }

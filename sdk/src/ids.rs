@@ -77,6 +77,15 @@ id_type!(
     /// The id of an organization (a tenant). Every store operation is scoped by one.
     OrgId
 );
+
+impl OrgId {
+    /// The id under which the organization's contact groups are stored
+    /// ([`crate::AppContext::groups`]): `{id}~groups`. No organization can have it, since ids
+    /// never contain `~`, so groups share no key, index or change log with any organization.
+    pub fn group_space(&self) -> OrgId {
+        OrgId(format!("{}~groups", self.0))
+    }
+}
 id_type!(
     /// The id of an installed-app record; the `{appId}` segment of the gateway path.
     InstallationId

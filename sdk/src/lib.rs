@@ -81,7 +81,8 @@ pub mod testing;
 
 pub use app::{
     ActionFile, ActionOutcome, ActionSpec, AppContext, AppManifest, AppStatus, ConfigField,
-    ConfigKind, CustomerChange, ExternalApp, HostLinks, InstallInput, InstallOutcome,
+    ConfigKind, CustomerChange, CustomerWritten, ExternalApp, HostLinks, InstallInput,
+    InstallOutcome,
 };
 pub use async_trait::async_trait;
 pub use error::{AppError, ErrorKind};

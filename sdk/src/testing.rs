@@ -367,6 +367,7 @@ impl TestContext {
             org,
             installation: installation.clone(),
             customers: directory.clone(),
+            groups: Arc::new(MemoryDirectory::new()),
             installation_store: Arc::new(MemoryInstallation::new(installation)),
             secrets: Arc::new(PlainSecretBox),
             links: HostLinks {

@@ -485,9 +485,16 @@ async fn unknown_and_foreign_sync_tokens_are_refused() {
     seed(&s, "beta", &[json!({"name": "Beta customer"})]).await;
     let foreign = b.sync_token().await;
     let own = a.sync_token().await;
-    let future = {
-        let (prefix, seq) = own.rsplit_once(':').unwrap();
-        format!("{prefix}:{}", seq.parse::<u64>().unwrap() + 1000)
+    // Tokens hold `{customer seq}.{group seq}` (crate::sync_token): a position beyond either
+    // log's end is refused.
+    let (future, future_groups) = {
+        let (prefix, pos) = own.rsplit_once(':').unwrap();
+        let (seq, groups) = pos.split_once('.').unwrap();
+        let (seq, groups) = (seq.parse::<u64>().unwrap(), groups.parse::<u64>().unwrap());
+        (
+            format!("{prefix}:{}.{groups}", seq + 1000),
+            format!("{prefix}:{seq}.{}", groups + 1000),
+        )
     };
     for token in [
         foreign.as_str(),
@@ -495,6 +502,7 @@ async fn unknown_and_foreign_sync_tokens_are_refused() {
         "urn:x-portico:sync:",
         "not a token at all",
         future.as_str(),
+        future_groups.as_str(),
     ] {
         let r = a.report(&a.book(), &sync_body(Some(token), None)).await;
         let body = expect_error(r, 403, DAV, "valid-sync-token").await;

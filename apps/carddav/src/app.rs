@@ -11,10 +11,13 @@ use dashmap::DashMap;
 use portico_sdk::http::{Method, StatusCode};
 use portico_sdk::{
     async_trait, Account, ActionFile, ActionOutcome, AppContext, AppError, AppManifest, AppRequest,
-    AppResponse, AppStatus, ConfigField, ConfigKind, CustomerChange, ExternalApp, InstallInput,
-    InstallOutcome, InstallationId, InstallationStatus, StoredCard, Timestamp,
+    AppResponse, AppStatus, ConfigField, ConfigKind, CustomerChange, CustomerWritten, ExternalApp,
+    InstallInput, InstallOutcome, InstallationId, InstallationStatus, StoredCard, Timestamp,
 };
 use serde_json::{json, Value};
+
+/// The version of the installation data this build writes (see `migrate`).
+pub const DATA_VERSION: u32 = 2;
 
 /// Bytes of randomness in a generated password: 18 bytes, 144 bits, 24 URL-safe characters.
 pub const PASSWORD_BYTES: usize = 18;
@@ -35,14 +38,21 @@ impl CardDavApp {
         Self::default()
     }
 
-    fn env<'a>(&self, cx: &'a AppContext, req: &AppRequest, seq: u64, access: &Access) -> Env<'a> {
+    fn env<'a>(
+        &self,
+        cx: &'a AppContext,
+        req: &AppRequest,
+        seq: (u64, u64),
+        access: &Access,
+    ) -> Env<'a> {
         let mut book = BookSettings::from_data(&cx.installation.data);
         book.read_only = access.read_only;
         Env {
             cx,
             hrefs: Hrefs::new(&req.base_path),
             book,
-            seq,
+            seq: seq.0,
+            group_seq: seq.1,
             minimal: crate::props::wants_minimal(req),
         }
     }
@@ -140,6 +150,20 @@ impl ExternalApp for CardDavApp {
                 ),
         )
         .with_well_known("carddav")
+        // 2: contact groups from tags (built once for installations from before).
+        .with_data_version(DATA_VERSION)
+    }
+
+    async fn migrate(
+        &self,
+        cx: &AppContext,
+        from_version: u32,
+    ) -> Result<portico_sdk::Installation, AppError> {
+        if from_version < 2 {
+            // The host logs the migration; the count is not needed here.
+            crate::groups::backfill(cx).await?;
+        }
+        Ok(cx.installation.clone())
     }
 
     async fn install(
@@ -163,6 +187,8 @@ impl ExternalApp for CardDavApp {
             .as_bool()
             .unwrap_or(false);
         inst.data[devices::READ_ONLY_FIELD] = Value::Bool(read_only);
+        // Customers tagged before the app was installed: their groups, now.
+        crate::groups::backfill(cx).await?;
         Ok(InstallOutcome {
             installation: inst,
             reveal: connection_info(cx, &password),
@@ -363,6 +389,14 @@ impl ExternalApp for CardDavApp {
         Ok(())
     }
 
+    async fn customers_changed(
+        &self,
+        cx: &AppContext,
+        changes: &[CustomerWritten],
+    ) -> Result<(), AppError> {
+        crate::groups::customers_changed(cx, changes).await
+    }
+
     async fn well_known(
         &self,
         cx: &AppContext,
@@ -412,11 +446,19 @@ impl CardDavApp {
     ) -> Result<AppResponse, AppError> {
         let method = req.method.as_str();
         // A card must exist for every method but PUT (and OPTIONS).
+        let mut group = None;
         let card = match r {
             Resource::Card(stem) if method != "PUT" && method != "OPTIONS" => {
                 match cx.customers.find_by_resource_name(stem).await? {
                     Some(c) => Some(Card::of(cx, c)),
-                    None => return Ok(respond::status(StatusCode::NOT_FOUND, "no such card")),
+                    // Contact groups share the book's namespace (crate::groups).
+                    None => match crate::groups::find(cx, stem).await? {
+                        Some(g) => {
+                            group = Some(g.clone());
+                            Some(g)
+                        }
+                        None => return Ok(respond::status(StatusCode::NOT_FOUND, "no such card")),
+                    },
                 }
             }
             // RFC 4918 §9.3.1: MKCOL on an unmapped URL where collections may not be created
@@ -445,8 +487,11 @@ impl CardDavApp {
         };
         let seq = match r {
             // Any listing may show the book's getctag / sync-token (e.g. the home at Depth 1).
-            _ if method == "PROPFIND" || method == "REPORT" => cx.customers.current_seq().await?,
-            _ => 0,
+            _ if method == "PROPFIND" || method == "REPORT" => (
+                cx.customers.current_seq().await?,
+                cx.groups.current_seq().await?,
+            ),
+            _ => (0, 0),
         };
         let env = self.env(cx, req, seq, access);
         if access.read_only {
@@ -477,8 +522,17 @@ impl CardDavApp {
                     crate::dav::Precondition::AddressbookCollectionLocationOk,
                 )),
             },
-            Method::DELETE => match r {
-                Resource::Card(stem) => write::delete(&env, stem, req).await,
+            Method::DELETE => match (r, &group, &card) {
+                (Resource::Card(_), Some(g), _) => crate::groups::delete(&env, g, req).await,
+                (Resource::Card(stem), None, Some(c)) => {
+                    let resp = write::delete(&env, stem, req).await?;
+                    if resp.status == StatusCode::NO_CONTENT {
+                        // The contact leaves its groups.
+                        crate::groups::customer_deleted(cx, &c.customer).await?;
+                    }
+                    Ok(resp)
+                }
+                (Resource::Card(stem), None, None) => write::delete(&env, stem, req).await,
                 _ => Ok(respond::status(
                     StatusCode::FORBIDDEN,
                     "collections cannot be deleted",

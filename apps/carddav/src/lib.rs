@@ -13,6 +13,7 @@ mod book;
 mod card;
 mod device_actions;
 pub mod devices;
+mod groups;
 mod listing;
 mod privileges;
 pub mod profile;

@@ -7,23 +7,21 @@
 use crate::book::BookSettings;
 use crate::card::Card;
 use crate::dav::{AddressDataRequest, Filter, MultistatusWriter, Precondition, PropRequest};
-use crate::props;
-use crate::props::Env;
+use crate::props::{self, Env};
 use crate::report::{card_propstats, load_media, Subject};
 use crate::respond;
-use crate::sync_token::{self, SyncToken};
+use crate::sync_token::{self, ListingAfter, SyncToken};
 use crate::tree::{Hrefs, Resource};
 use crate::vcard;
 use portico_sdk::bytes::Bytes;
 use portico_sdk::http::StatusCode;
-use portico_sdk::{
-    async_trait, AppContext, AppError, AppResponse, BodyStream, Customer, CustomerId,
-};
+use portico_sdk::{async_trait, AppContext, AppError, AppResponse, BodyStream, Customer};
 use std::collections::VecDeque;
 
 /// Customers read per store round trip.
 pub const PAGE: usize = 500;
-/// A chunk is sent once this many bytes are buffered (cards with photos make large responses).
+
+/// A chunk of the streamed answer is sent once this many bytes are buffered.
 pub const CHUNK_BYTES: usize = 256 << 10;
 
 /// What is being listed.
@@ -54,46 +52,62 @@ pub enum Kind {
         limit: usize,
         /// The change-log position the listing stands for.
         token_seq: u64,
+        /// The group change-log position the listing stands for.
+        group_seq: u64,
     },
 }
 
-/// A streamed multistatus listing of the book.
+/// A streamed multistatus listing of the book: the customers' cards in id order, then the
+/// contact groups ([`crate::groups`]) in id order.
 pub struct Listing {
     cx: AppContext,
     hrefs: Hrefs,
     book: BookSettings,
     seq: u64,
+    group_seq: u64,
     kind: Kind,
-    after: Option<CustomerId>,
+    after: Option<ListingAfter>,
     writer: Option<MultistatusWriter>,
     emitted: usize,
     minimal: bool,
-    /// Customers read from the store and not yet written.
+    /// Records read from the store and not yet written (customers, or groups when
+    /// `pending_groups`).
     pending: VecDeque<Customer>,
-    /// The store has no customers after the last page read.
+    /// Whether `pending` holds group records.
+    pending_groups: bool,
+    /// The store has no records after the last page read (of the kind being read).
     exhausted: bool,
+}
+
+/// What to do after one card.
+enum Step {
+    Next,
+    Skip,
+    Done,
 }
 
 impl Listing {
     /// A listing whose document already holds `writer`'s content (e.g. the book's own response)
-    /// and continues after customer `after`.
+    /// and continues after `after`.
     pub fn start(
         env: &Env<'_>,
         kind: Kind,
         writer: MultistatusWriter,
-        after: Option<CustomerId>,
+        after: Option<ListingAfter>,
     ) -> Self {
         Listing {
             cx: env.cx.clone(),
             hrefs: env.hrefs.clone(),
             book: env.book.clone(),
             seq: env.seq,
+            group_seq: env.group_seq,
             kind,
             after,
             writer: Some(writer),
             emitted: 0,
             minimal: env.minimal,
             pending: VecDeque::new(),
+            pending_groups: false,
             exhausted: false,
         }
     }
@@ -103,127 +117,157 @@ impl Listing {
         respond::multistatus(Vec::new()).with_stream(self)
     }
 
-    /// Writes the sync token that ends a complete listing.
-    fn finish_listing(&self, w: &mut MultistatusWriter) {
-        if let Kind::Sync { token_seq, .. } = &self.kind {
-            let t = SyncToken {
-                seq: *token_seq,
-                listing_after: None,
-            };
-            w.sync_token(&sync_token::encode(&self.cx.installation.id, &t));
+    fn sync_token(&self, listing_after: Option<ListingAfter>) -> Option<String> {
+        match &self.kind {
+            Kind::Sync {
+                token_seq,
+                group_seq,
+                ..
+            } => Some(sync_token::encode(
+                &self.cx.installation.id,
+                &SyncToken {
+                    seq: *token_seq,
+                    group_seq: *group_seq,
+                    listing_after,
+                },
+            )),
+            _ => None,
         }
     }
 
-    /// Writes cards until the buffer holds [`CHUNK_BYTES`] or the page read from the store is
-    /// used up (then the next page is read on the next call); returns true when the listing is
-    /// complete. With photos in the answer, one chunk holds a few cards, not a page of them.
+    /// Writes one card per the listing's kind, reading its photos first when the answer
+    /// includes them.
+    async fn card(
+        &mut self,
+        env: &Env<'_>,
+        w: &mut MultistatusWriter,
+        card: &mut Card,
+    ) -> Result<Step, AppError> {
+        match &self.kind {
+            Kind::Propfind { request } => {
+                let child = Resource::Card(card.stem().to_owned());
+                let href = env.hrefs.of(&child);
+                if load_media(env, card, props::needs_media(request, None), w, &href).await? {
+                    w.response(
+                        &href,
+                        &crate::propfind::propstats(env, &child, Some(card), request),
+                    );
+                }
+            }
+            Kind::Query {
+                props,
+                address_data,
+                filter,
+                limit,
+            } => {
+                let href = env.hrefs.card(card.stem());
+                if filter_needs_media(filter) && !load_media(env, card, true, w, &href).await? {
+                    return Ok(Step::Skip);
+                }
+                let parsed = vcard::properties(&card.text).unwrap_or_default();
+                if !filter.matches(&Subject(parsed)) {
+                    return Ok(Step::Skip);
+                }
+                if limit.is_some_and(|l| self.emitted >= l) {
+                    // RFC 6352 §8.6.1: more matched than the client's limit.
+                    w.response_error(
+                        &env.hrefs.book(),
+                        StatusCode::INSUFFICIENT_STORAGE,
+                        &Precondition::NumberOfMatchesWithinLimits,
+                    );
+                    return Ok(Step::Done);
+                }
+                let needs = props::needs_media(props, address_data.as_ref());
+                if load_media(env, card, needs, w, &href).await? {
+                    w.response(
+                        &href,
+                        &card_propstats(env, card, props, address_data.as_ref()),
+                    );
+                }
+            }
+            Kind::Sync {
+                props,
+                address_data,
+                limit,
+                ..
+            } => {
+                if self.emitted >= *limit {
+                    // RFC 6578 §3.6: truncated; the token continues the listing.
+                    w.response_error(
+                        &env.hrefs.book(),
+                        StatusCode::INSUFFICIENT_STORAGE,
+                        &Precondition::NumberOfMatchesWithinLimits,
+                    );
+                    if let Some(t) = self.sync_token(self.after.clone()) {
+                        w.sync_token(&t);
+                    }
+                    return Ok(Step::Done);
+                }
+                let href = env.hrefs.card(card.stem());
+                let needs = props::needs_media(props, address_data.as_ref());
+                if load_media(env, card, needs, w, &href).await? {
+                    w.response(
+                        &href,
+                        &card_propstats(env, card, props, address_data.as_ref()),
+                    );
+                }
+            }
+        }
+        self.emitted += 1;
+        Ok(Step::Next)
+    }
+
+    /// Writes one page; returns true when the listing is complete.
     async fn page(&mut self, w: &mut MultistatusWriter) -> Result<bool, AppError> {
+        let cx = self.cx.clone();
         let env = Env {
-            cx: &self.cx,
+            cx: &cx,
             hrefs: self.hrefs.clone(),
             book: self.book.clone(),
             seq: self.seq,
+            group_seq: self.group_seq,
             minimal: self.minimal,
         };
         if self.pending.is_empty() {
+            if self.exhausted && !self.pending_groups {
+                // The customers are done; the groups follow.
+                self.after = Some(ListingAfter::Group(None));
+                self.exhausted = false;
+                self.pending_groups = true;
+            }
             if self.exhausted {
-                self.finish_listing(w);
+                if let Some(t) = self.sync_token(None) {
+                    w.sync_token(&t);
+                }
                 return Ok(true);
             }
-            let customers = self.cx.customers.list(self.after.as_ref(), PAGE).await?;
-            self.exhausted = customers.len() < PAGE;
-            self.pending = customers.into();
+            let (groups, records) = match &self.after {
+                None => (false, cx.customers.list(None, PAGE).await?),
+                Some(ListingAfter::Customer(id)) => {
+                    (false, cx.customers.list(Some(id), PAGE).await?)
+                }
+                Some(ListingAfter::Group(id)) => (true, cx.groups.list(id.as_ref(), PAGE).await?),
+            };
+            self.exhausted = records.len() < PAGE;
+            self.pending_groups = groups;
+            self.pending = records.into();
         }
-        while let Some(customer) = self.pending.pop_front() {
-            let id = customer.id.clone();
-            let mut card = Card::of(&self.cx, customer);
-            match &self.kind {
-                Kind::Propfind { request } => {
-                    let child = Resource::Card(card.stem().to_owned());
-                    let href = env.hrefs.of(&child);
-                    if load_media(&env, &mut card, props::needs_media(request, None), w, &href)
-                        .await?
-                    {
-                        w.response(
-                            &href,
-                            &crate::propfind::propstats(&env, &child, Some(&card), request),
-                        );
-                    }
-                }
-                Kind::Query {
-                    props,
-                    address_data,
-                    filter,
-                    limit,
-                } => {
-                    let href = env.hrefs.card(card.stem());
-                    if filter_needs_media(filter)
-                        && !load_media(&env, &mut card, true, w, &href).await?
-                    {
-                        self.after = Some(id);
-                        continue;
-                    }
-                    let parsed = vcard::properties(&card.text).unwrap_or_default();
-                    if !filter.matches(&Subject(parsed)) {
-                        self.after = Some(id);
-                        continue;
-                    }
-                    if limit.is_some_and(|l| self.emitted >= l) {
-                        // RFC 6352 §8.6.1: more matched than the client's limit.
-                        w.response_error(
-                            &env.hrefs.book(),
-                            StatusCode::INSUFFICIENT_STORAGE,
-                            &Precondition::NumberOfMatchesWithinLimits,
-                        );
-                        return Ok(true);
-                    }
-                    let needs = props::needs_media(props, address_data.as_ref());
-                    if load_media(&env, &mut card, needs, w, &href).await? {
-                        w.response(
-                            &href,
-                            &card_propstats(&env, &card, props, address_data.as_ref()),
-                        );
-                    }
-                }
-                Kind::Sync {
-                    props,
-                    address_data,
-                    limit,
-                    token_seq,
-                } => {
-                    if self.emitted >= *limit {
-                        // RFC 6578 §3.6: truncated; the token continues the listing.
-                        w.response_error(
-                            &env.hrefs.book(),
-                            StatusCode::INSUFFICIENT_STORAGE,
-                            &Precondition::NumberOfMatchesWithinLimits,
-                        );
-                        let t = SyncToken {
-                            seq: *token_seq,
-                            listing_after: self.after.clone(),
-                        };
-                        w.sync_token(&sync_token::encode(&self.cx.installation.id, &t));
-                        return Ok(true);
-                    }
-                    let href = env.hrefs.card(card.stem());
-                    let needs = props::needs_media(props, address_data.as_ref());
-                    if load_media(&env, &mut card, needs, w, &href).await? {
-                        w.response(
-                            &href,
-                            &card_propstats(&env, &card, props, address_data.as_ref()),
-                        );
-                    }
-                }
+        // Cards until the buffer holds a chunk or the page is used up (the next page is read on
+        // the next call); with photos in the answer one chunk holds a few cards, not a page.
+        while let Some(record) = self.pending.pop_front() {
+            let id = record.id.clone();
+            let mut card = Card::of(&cx, record);
+            if let Step::Done = self.card(&env, w, &mut card).await? {
+                return Ok(true);
             }
-            self.emitted += 1;
-            self.after = Some(id);
+            self.after = Some(if self.pending_groups {
+                ListingAfter::Group(Some(id))
+            } else {
+                ListingAfter::Customer(id)
+            });
             if w.buffered_len() >= CHUNK_BYTES {
                 return Ok(false);
             }
-        }
-        if self.exhausted {
-            self.finish_listing(w);
-            return Ok(true);
         }
         Ok(false)
     }

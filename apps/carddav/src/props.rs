@@ -44,6 +44,8 @@ pub struct Env<'a> {
     pub book: BookSettings,
     /// The change-log position (for `sync-token` and `getctag`).
     pub seq: u64,
+    /// The group change-log position (see [`crate::groups`]).
+    pub group_seq: u64,
     /// The client asked for a minimal answer (`Prefer: return=minimal` or `Brief: t`):
     /// 404 propstats are left out (RFC 8144 §2.1).
     pub minimal: bool,
@@ -88,6 +90,7 @@ impl Env<'_> {
             &self.cx.installation.id,
             &SyncToken {
                 seq: self.seq,
+                group_seq: self.group_seq,
                 listing_after: None,
             },
         )
@@ -236,7 +239,7 @@ pub fn value(
         SupportedCollationSet => PropValue::Xml(fragments::supported_collation_set()),
         MaxResourceSize => PropValue::Text(MAX_RESOURCE_SIZE.to_string()),
         SyncToken => PropValue::Text(env.sync_token()),
-        GetCtag => PropValue::Text(sync_token::ctag(env.seq)),
+        GetCtag => PropValue::Text(sync_token::ctag(env.seq, env.group_seq)),
         GetEtag => PropValue::Text(card?.etag.clone()),
         GetContentType => PropValue::Text("text/vcard; charset=utf-8".to_owned()),
         GetContentLength => PropValue::Text(card?.full_len().to_string()),

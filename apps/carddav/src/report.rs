@@ -119,15 +119,19 @@ async fn multiget(
             Some(rel) => {
                 let segments: Vec<String> = rel.split('/').map(str::to_owned).collect();
                 match tree::resolve(&segments) {
-                    Resource::Card(stem) => env.cx.customers.find_by_resource_name(&stem).await?,
+                    Resource::Card(stem) => {
+                        match env.cx.customers.find_by_resource_name(&stem).await? {
+                            Some(c) => Some(Card::of(env.cx, c)),
+                            None => crate::groups::find(env.cx, &stem).await?,
+                        }
+                    }
                     _ => None,
                 }
             }
             None => None,
         };
         match found {
-            Some(customer) => {
-                let mut card = Card::of(env.cx, customer);
+            Some(mut card) => {
                 let href = env.hrefs.card(card.stem());
                 let needs = props::needs_media(request, address_data);
                 if answered.insert(href.clone())
@@ -198,29 +202,48 @@ async fn sync_collection(env: &Env<'_>, s: &SyncRequest) -> Result<AppResponse, 
             listing_after: Some(_),
             ..
         }) => {
-            let (seq, after) = match token {
+            let (seq, group_seq, after) = match token {
                 Some(t) => {
-                    if env.cx.customers.changes_since(t.seq, 1).await?.is_none() {
+                    if env.cx.customers.changes_since(t.seq, 1).await?.is_none()
+                        || env.cx.groups.changes_since(t.group_seq, 1).await?.is_none()
+                    {
                         return Ok(respond::precondition(Precondition::ValidSyncToken));
                     }
-                    (t.seq, t.listing_after)
+                    (t.seq, t.group_seq, t.listing_after)
                 }
-                None => (env.seq, None),
+                None => (env.seq, env.group_seq, None),
             };
             let kind = Kind::Sync {
                 props: s.props.clone(),
                 address_data: s.address_data.clone(),
                 limit,
                 token_seq: seq,
+                group_seq,
             };
             return Ok(Listing::start(env, kind, w, after).into_response());
         }
         Some(SyncToken {
             seq,
+            group_seq,
             listing_after: None,
         }) => {
             let Some(batch) = env.cx.customers.changes_since(seq, limit).await? else {
                 return Ok(respond::precondition(Precondition::ValidSyncToken));
+            };
+            // Groups changed since the token (their own log; see crate::groups), within what
+            // the limit leaves; none left: they follow with the next token.
+            let room = limit.saturating_sub(batch.changes.len());
+            let groups = if room == 0 {
+                portico_sdk::ChangeBatch {
+                    changes: Vec::new(),
+                    next_seq: group_seq,
+                    truncated: env.cx.groups.current_seq().await? > group_seq,
+                }
+            } else {
+                match env.cx.groups.changes_since(group_seq, room).await? {
+                    Some(g) => g,
+                    None => return Ok(respond::precondition(Precondition::ValidSyncToken)),
+                }
             };
             // The log holds one entry per customer, but two customers can share a name over
             // time (a card deleted and created again under the same href): each href is
@@ -255,7 +278,9 @@ async fn sync_collection(env: &Env<'_>, s: &SyncRequest) -> Result<AppResponse, 
                     None => w.response_status(&href, StatusCode::NOT_FOUND),
                 }
             }
-            if batch.truncated {
+            crate::groups::write_delta(env, &mut w, &groups, &s.props, s.address_data.as_ref())
+                .await?;
+            if batch.truncated || groups.truncated {
                 w.response_error(
                     &env.hrefs.book(),
                     StatusCode::INSUFFICIENT_STORAGE,
@@ -264,6 +289,7 @@ async fn sync_collection(env: &Env<'_>, s: &SyncRequest) -> Result<AppResponse, 
             }
             SyncToken {
                 seq: batch.next_seq,
+                group_seq: groups.next_seq,
                 listing_after: None,
             }
         }

@@ -145,8 +145,8 @@ fn acceptable_media_type(req: &AppRequest) -> bool {
     }
 }
 
-/// The customer fields a card carries, applied over `base` (fields the card cannot carry, such as
-/// tags, are kept).
+/// The customer fields a card carries, applied over `base` (fields the card cannot carry are
+/// kept; tags are kept unless the card has `CATEGORIES`).
 pub fn project(parsed: &ParsedCard, base: Option<&Customer>) -> CustomerDraft {
     let mut d = base.map(CustomerDraft::from_customer).unwrap_or_default();
     let f = &parsed.fields;
@@ -161,6 +161,10 @@ pub fn project(parsed: &ParsedCard, base: Option<&Customer>) -> CustomerDraft {
     d.known_phones = phones.collect();
     d.birthday = f.birthday.clone();
     d.note = f.note.clone();
+    // Clients that edit categories edit the tags (crate::groups); no CATEGORIES: kept.
+    if let Some(tags) = &f.categories {
+        d.tags = tags.clone();
+    }
     d
 }
 
@@ -255,6 +259,10 @@ pub async fn put(env: &Env<'_>, stem: &str, req: &AppRequest) -> Result<AppRespo
         Ok(p) => p,
         Err(e) => return Ok(card_error(&e)),
     };
+    // Group cards are stored apart; contact cards never take a group's href or UID.
+    if let Some(resp) = crate::groups::intercept_put(env, stem, req, &parsed).await? {
+        return Ok(resp);
+    }
     let existing = dir.find_by_resource_name(stem).await?;
     let current = existing.clone().map(|c| Card::of(env.cx, c));
     if evaluate(req, current.as_ref().map(|c| c.etag.as_str()), false) != Preconditions::Pass {
@@ -298,12 +306,19 @@ pub async fn put(env: &Env<'_>, stem: &str, req: &AppRequest) -> Result<AppRespo
         Some(e) => dir
             .update(&e.id, draft, Some(e.revision))
             .await
-            .map(|_| StatusCode::NO_CONTENT),
-        None => dir.create(draft).await.map(|_| StatusCode::CREATED),
+            .map(|c| (StatusCode::NO_CONTENT, c)),
+        None => dir.create(draft).await.map(|c| (StatusCode::CREATED, c)),
     };
     match result {
-        Ok(status) if repaired.is_some() => Ok(AppResponse::new(status)),
-        Ok(status) => Ok(AppResponse::new(status).with_header("etag", &etag)),
+        Ok((status, stored)) => {
+            // Tags edited as CATEGORIES move the contact between groups.
+            crate::groups::customer_written(env.cx, existing, stored).await?;
+            if repaired.is_some() {
+                // Stored bytes differ from the request's (a repaired fold): no ETag.
+                return Ok(AppResponse::new(status));
+            }
+            Ok(AppResponse::new(status).with_header("etag", &etag))
+        }
         // Someone else wrote in between: their change wins, this client must re-read.
         Err(e) if e.kind == ErrorKind::PreconditionFailed => Ok(respond::status(
             StatusCode::PRECONDITION_FAILED,

@@ -4,8 +4,9 @@
 //! Copied: organizations, installations (revisions, status, app data and sealed secrets as they
 //! are), customers with their stored cards (ids, revisions, timestamps kept) and the cards'
 //! media pieces (photos stored apart, same keys; pieces no card names are garbage and stay
-//! behind), and each
-//! organization's change log with the same sequence numbers and prune floor. A phone's sync
+//! behind), and each organization's change log with the same sequence numbers and prune floor
+//! — and the same for the records apps keep in the organization's group space (CardDAV contact
+//! groups). A phone's sync
 //! token (a position in that log) therefore answers the same on the target, so phones keep
 //! syncing incrementally after a switch of store.
 //!
@@ -125,6 +126,23 @@ async fn copy_org(
         )?;
         report.installations += 1;
     }
+    // The organization's customers, then its contact groups (apps keep them as records under
+    // `OrgId::group_space`, with their own change log), each with its log.
+    copy_records(from, to, id, id, report).await?;
+    copy_records(from, to, id, &id.group_space(), report).await?;
+    Ok(())
+}
+
+/// Copies the customer records and change log kept under `space` (the organization `org`'s
+/// own id or its group space), then checks the target answers like the source.
+async fn copy_records(
+    from: &dyn Store,
+    to: &dyn Store,
+    org: &OrgId,
+    space: &OrgId,
+    report: &mut CopyReport,
+) -> Result<(), CopyError> {
+    let id = space;
     let mut after: Option<CustomerId> = None;
     loop {
         let page = from.list_customers(id, after.as_ref(), PAGE).await?;
@@ -151,8 +169,8 @@ async fn copy_org(
 
     // The target must answer like the source.
     let mismatch = |what: String| CopyError::Mismatch {
-        org: id.clone(),
-        what,
+        org: org.clone(),
+        what: format!("{what} (records of '{id}')"),
     };
     let (a, b) = (
         from.count_customers(id).await?,
@@ -348,6 +366,23 @@ pub(crate) async fn fixture(s: &dyn Store) -> Vec<(OrgId, u64)> {
         if n == 1 {
             s.prune_changes(&org.id, 3).await.unwrap();
         }
+        // A contact group an app keeps in the organization's group space.
+        let group = CustomerDraft {
+            name: "VIP".into(),
+            card: Some(StoredCard {
+                name: "portico-group-1".into(),
+                uid: "group-uid-1".into(),
+                text: "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:group-uid-1\r\nFN:VIP\r\nX-ADDRESSBOOKSERVER-KIND:group\r\nEND:VCARD\r\n".into(),
+                etag: "\"g1\"".into(),
+                media: Vec::new(),
+            }),
+            ..Default::default()
+        };
+        s.create_customer(&org.id.group_space(), group, Timestamp(300))
+            .await
+            .unwrap()
+            .done()
+            .unwrap();
     }
     tokens
 }
@@ -401,8 +436,8 @@ mod tests {
             CopyReport {
                 organizations: 2,
                 installations: 2,
-                customers: 12,
-                change_log_entries: 11 + 8,
+                customers: 12 + 2,
+                change_log_entries: 11 + 8 + 2,
                 host_records: 1,
                 card_media: 2,
                 card_media_missing: 0,
@@ -431,6 +466,15 @@ mod tests {
             assert_eq!(
                 dst.changes_since(&org, t, 100).await.unwrap().unwrap(),
                 before
+            );
+        }
+        // Contact groups (the group spaces) came along, with their change logs.
+        for org in src.list_orgs().await.unwrap() {
+            let space = org.id.group_space();
+            assert_eq!(dst.count_customers(&space).await.unwrap(), 1);
+            assert_eq!(
+                dst.changes_since(&space, 0, 10).await.unwrap(),
+                src.changes_since(&space, 0, 10).await.unwrap()
             );
         }
         let err = copy_all(&src, &dst).await.unwrap_err();

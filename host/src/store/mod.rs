@@ -285,6 +285,11 @@ impl ChangeLog {
     }
 }
 
+/// Most tags one customer may carry.
+pub const MAX_TAGS: usize = 256;
+/// Longest tag, in bytes.
+pub const MAX_TAG_BYTES: usize = 256;
+
 /// Checks a draft before any backend sees it.
 pub fn validate_draft(draft: &CustomerDraft) -> Result<(), String> {
     if let Some(b) = &draft.birthday {
@@ -297,6 +302,18 @@ pub fn validate_draft(draft: &CustomerDraft) -> Result<(), String> {
     }
     if draft.name.trim().is_empty() {
         return Err("a customer needs a non-empty name".into());
+    }
+    // Tags name contact groups (CardDAV): printable text, bounded.
+    if draft.tags.len() > MAX_TAGS {
+        return Err(format!("a customer may have at most {MAX_TAGS} tags"));
+    }
+    for t in &draft.tags {
+        if t.trim().is_empty() || t.len() > MAX_TAG_BYTES || t.chars().any(char::is_control) {
+            return Err(format!(
+                "a tag must be 1 to {MAX_TAG_BYTES} bytes of text without control characters: {:?}",
+                t.chars().take(40).collect::<String>()
+            ));
+        }
     }
     if let Some(card) = &draft.card {
         if card.name.is_empty() || card.name.len() > 255 || card.name.contains('/') {

@@ -1849,7 +1849,7 @@ mod tests {
         let tokens = fixture(&src).await;
         let mongo = store("copy").await;
         let report = copy_all(&src, &mongo).await.unwrap();
-        assert_eq!((report.organizations, report.customers), (2, 12));
+        assert_eq!((report.organizations, report.customers), (2, 12 + 2));
         let back = EmbeddedStore::open(d2.path()).unwrap();
         assert_eq!(copy_all(&mongo, &back).await.unwrap(), report);
 

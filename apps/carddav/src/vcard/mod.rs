@@ -27,6 +27,8 @@ mod patch;
 mod write;
 
 #[cfg(test)]
+mod group_tests;
+#[cfg(test)]
 mod tests;
 
 use base64::Engine as _;
@@ -35,8 +37,76 @@ use sha2::Digest as _;
 pub use convert::{convert, select};
 pub(crate) use lines::refold_octet_folds;
 pub use parse::{parse, properties};
-pub use patch::patch;
-pub use write::{escape_text, fold, render, split_full_name, unescape_text};
+pub use patch::{member_uid, patch, patch_members};
+pub use write::{escape_text, fold, render, render_group, split_full_name, unescape_text};
+
+/// The group facts of a card (RFC 6350 §6.1.4 `KIND:group`, or Apple's vCard 3.0
+/// `X-ADDRESSBOOKSERVER-KIND:group`), or `None` for an individual's card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupFacts {
+    /// The group's name: `FN`, else the first component of `N` (trimmed).
+    pub name: String,
+    /// The member UIDs (`MEMBER` / `X-ADDRESSBOOKSERVER-MEMBER` values without `urn:uuid:`),
+    /// in card order, without duplicates.
+    pub members: Vec<String>,
+}
+
+/// The member UIDs of a stored group card, in card order, without duplicates. Unlike
+/// [`properties`] this applies no size limit (a group Portico keeps for a tag may list more
+/// members than a client could PUT); `Err` only if the text has no readable line structure.
+pub fn stored_group_members(text: &str) -> Result<Vec<String>, CardError> {
+    let lines = lines::logical_lines(text, None)?;
+    let mut members = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for line in &lines {
+        let Ok(parts) = parse::parse_line(&line.content) else {
+            continue;
+        };
+        if parts.prop.name == "MEMBER" || parts.prop.name == "X-ADDRESSBOOKSERVER-MEMBER" {
+            let uid = member_uid(&parts.prop.value);
+            if !uid.is_empty() && seen.insert(uid.clone()) {
+                members.push(uid);
+            }
+        }
+    }
+    Ok(members)
+}
+
+/// Reads the group facts of a card's properties; `None` unless the card says it is a group.
+pub fn group_facts(props: &[Property]) -> Option<GroupFacts> {
+    let is_group = props.iter().any(|p| {
+        (p.name == "KIND" || p.name == "X-ADDRESSBOOKSERVER-KIND")
+            && p.text().trim().eq_ignore_ascii_case("group")
+    });
+    if !is_group {
+        return None;
+    }
+    let fn_name = props
+        .iter()
+        .find(|p| p.name == "FN")
+        .map(|p| p.text().trim().to_string())
+        .filter(|n| !n.is_empty());
+    let name = fn_name
+        .or_else(|| {
+            props
+                .iter()
+                .find(|p| p.name == "N")
+                .and_then(|p| p.components().into_iter().next())
+                .map(|n| n.trim().to_string())
+        })
+        .unwrap_or_default();
+    let mut members: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in props {
+        if p.name == "MEMBER" || p.name == "X-ADDRESSBOOKSERVER-MEMBER" {
+            let uid = member_uid(&p.value);
+            if !uid.is_empty() && seen.insert(uid.clone()) {
+                members.push(uid);
+            }
+        }
+    }
+    Some(GroupFacts { name, members })
+}
 
 /// The largest card [`parse`] and [`properties`] accept, in bytes (1 MiB).
 pub const MAX_CARD_BYTES: usize = 1 << 20;
@@ -187,6 +257,10 @@ pub struct CardFields {
     pub birthday: Option<String>,
     /// The first `NOTE`, unescaped; `None` when absent or empty.
     pub note: Option<String>,
+    /// The `CATEGORIES` values (the customer's tags, for clients that edit categories), in
+    /// order without duplicates; `None` when the card has no `CATEGORIES` line, so a client
+    /// that does not know the property leaves the tags alone.
+    pub categories: Option<Vec<String>>,
 }
 
 /// A validated client card.

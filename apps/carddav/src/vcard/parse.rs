@@ -2,7 +2,7 @@
 
 use super::lines::{logical_lines, RawLine};
 use super::{
-    date, CardError, CardFields, ParsedCard, Property, VCardVersion, MAX_CARD_BYTES,
+    date, unescape_text, CardError, CardFields, ParsedCard, Property, VCardVersion, MAX_CARD_BYTES,
     MAX_LINE_BYTES, MAX_PROPERTIES,
 };
 
@@ -554,5 +554,31 @@ pub(crate) fn project(props: &[Property]) -> Result<CardFields, CardError> {
         phones,
         birthday: find("BDAY").and_then(birthday_of),
         note: find("NOTE").map(|p| p.text()).filter(|n| !n.is_empty()),
+        categories: categories_of(props),
     })
+}
+
+/// Longest category kept as a tag, in bytes, and most categories kept (the host's tag limits).
+const MAX_CATEGORY_BYTES: usize = 256;
+const MAX_CATEGORIES: usize = 256;
+
+/// Every `CATEGORIES` value (RFC 6350 §6.7.1: a comma-separated TEXT list, possibly on
+/// several lines), unescaped and trimmed, in order, without duplicates; values that cannot be
+/// tags (empty, control characters, over 256 bytes) are left out. `None` when the card has no
+/// `CATEGORIES` line at all.
+fn categories_of(props: &[Property]) -> Option<Vec<String>> {
+    let mut lines = props.iter().filter(|p| p.name == "CATEGORIES").peekable();
+    lines.peek()?;
+    let mut out: Vec<String> = Vec::new();
+    for p in lines {
+        for raw in split_unescaped(&p.value, b',') {
+            let v = unescape_text(raw).trim().to_string();
+            let usable =
+                !v.is_empty() && v.len() <= MAX_CATEGORY_BYTES && !v.chars().any(char::is_control);
+            if usable && !out.contains(&v) && out.len() < MAX_CATEGORIES {
+                out.push(v);
+            }
+        }
+    }
+    Some(out)
 }

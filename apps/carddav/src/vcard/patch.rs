@@ -7,7 +7,10 @@ use portico_sdk::{Customer, CustomerDraft, Timestamp};
 use super::date::{customer_birthday, format_rev};
 use super::lines::{line_ending, logical_lines, RawLine};
 use super::parse::{email_of, parse_line, phone_of, split_unescaped, LineParts};
-use super::write::{bday_line, email_line, escape_text, header, name_parts, push_line, tel_line};
+use super::write::{
+    bday_line, categories_line, email_line, escape_text, header, member_line, name_parts,
+    push_line, tel_line,
+};
 use super::{version_of, Property, VCardVersion};
 
 /// What to write for one piece of the output.
@@ -352,11 +355,87 @@ pub fn patch(stored: &str, before: &Customer, after: &CustomerDraft, rev: Timest
         p.set_single("NOTE", line);
     }
 
+    if before.tags != after.tags {
+        // Tags travel as CATEGORIES (RFC 6350 §6.7.1): the first line's header is kept.
+        let line = categories_line(&after.tags).map(|l| match p.indices("CATEGORIES").first() {
+            Some(&i) => p.with_value(i, &l["CATEGORIES:".len()..]),
+            None => l,
+        });
+        p.set_single("CATEGORIES", line);
+    }
+
     if let Some(&i) = p.indices("REV").first() {
         let line = p.with_value(i, &format_rev(rev, version));
         p.set_single("REV", Some(line));
     }
 
     p.drop_orphaned_labels();
+    p.finish()
+}
+
+/// Is this property a group member line (`MEMBER` or Apple's `X-ADDRESSBOOKSERVER-MEMBER`)?
+fn is_member_name(name: &str) -> bool {
+    name == "MEMBER" || name == "X-ADDRESSBOOKSERVER-MEMBER"
+}
+
+/// The member UIDs a `MEMBER` / `X-ADDRESSBOOKSERVER-MEMBER` value names: the value without a
+/// `urn:uuid:` prefix (any case); other URIs (`mailto:`, `sip:`, …) are returned as written.
+pub fn member_uid(value: &str) -> String {
+    let v = value.trim();
+    match v.get(..9) {
+        Some(p) if p.eq_ignore_ascii_case("urn:uuid:") => v[9..].to_string(),
+        _ => v.to_string(),
+    }
+}
+
+/// Sets the members of a stored group card to `members` (UIDs): member lines naming a UID
+/// still wanted stay byte for byte where they are (the first one of each UID), the others are
+/// removed, and missing members are added before `END:VCARD` in the card's own version form.
+/// `REV`, when present, is set to `rev` if anything changed. Every other line is kept byte
+/// for byte. Returns the text unchanged when the members already match.
+pub fn patch_members(stored: &str, members: &[String], rev: Timestamp) -> String {
+    let version = version_of(stored);
+    let Ok(lines) = logical_lines(stored, None) else {
+        return stored.to_string();
+    };
+    let parsed: Vec<Option<LineParts>> =
+        lines.iter().map(|l| parse_line(&l.content).ok()).collect();
+    let mut p = Patcher {
+        stored,
+        lines: &lines,
+        parsed,
+        actions: vec![Action::Keep; lines.len()],
+        append: Vec::new(),
+        version,
+        removed_groups: Vec::new(),
+    };
+    let wanted: HashSet<&str> = members.iter().map(String::as_str).collect();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut changed = false;
+    for i in 0..lines.len() {
+        let Some(prop) = p.prop(i) else { continue };
+        if !is_member_name(&prop.name) {
+            continue;
+        }
+        let uid = member_uid(&prop.value);
+        if wanted.contains(uid.as_str()) && seen.insert(uid) {
+            continue;
+        }
+        p.drop_line(i);
+        changed = true;
+    }
+    for m in members {
+        if seen.insert(m.clone()) {
+            p.append.push(member_line(m, version));
+            changed = true;
+        }
+    }
+    if !changed {
+        return stored.to_string();
+    }
+    if let Some(&i) = p.indices("REV").first() {
+        let line = p.with_value(i, &format_rev(rev, version));
+        p.set_single("REV", Some(line));
+    }
     p.finish()
 }

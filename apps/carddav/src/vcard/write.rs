@@ -257,6 +257,64 @@ pub(crate) fn bday_line(group: Option<&str>, d: Date, version: VCardVersion) -> 
     }
 }
 
+/// The `CATEGORIES` line of a customer's tags (a comma-separated TEXT list, each tag escaped
+/// so a comma inside one stays part of it); `None` without tags.
+pub(crate) fn categories_line(tags: &[String]) -> Option<String> {
+    let values: Vec<String> = tags
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(escape_text)
+        .collect();
+    (!values.is_empty()).then(|| format!("CATEGORIES:{}", values.join(",")))
+}
+
+/// Renders a contact group card: vCard 3.0 in Apple's form (`X-ADDRESSBOOKSERVER-KIND:group`,
+/// one `X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:…` per member), vCard 4.0 in RFC 6350's
+/// (`KIND:group` §6.1.4, `MEMBER:urn:uuid:…` §6.6.5). `FN` and `N` carry the group name (Apple
+/// reads `N`); members are written in the order given. Deterministic, like [`render`].
+pub fn render_group(
+    name: &str,
+    uid: &str,
+    members: &[String],
+    rev: portico_sdk::Timestamp,
+    version: VCardVersion,
+) -> String {
+    const EOL: &str = "\r\n";
+    let mut out = String::with_capacity(256 + members.len() * 64);
+    let mut line = |l: &str| push_line(&mut out, l, EOL);
+    line("BEGIN:VCARD");
+    line(&format!("VERSION:{}", version.as_str()));
+    line("PRODID:-//Portico//CardDAV//EN");
+    line(&format!("UID:{}", escape_text(uid)));
+    line(&format!("FN:{}", escape_text(name)));
+    line(&format!("N:{};;;;", escape_text(name)));
+    line(&group_kind_line(version));
+    for m in members {
+        line(&member_line(m, version));
+    }
+    line(&format!("REV:{}", format_rev(rev, version)));
+    line("END:VCARD");
+    out
+}
+
+/// The line that marks a group card in `version`.
+pub(crate) fn group_kind_line(version: VCardVersion) -> String {
+    match version {
+        VCardVersion::V3 => "X-ADDRESSBOOKSERVER-KIND:group".into(),
+        VCardVersion::V4 => "KIND:group".into(),
+    }
+}
+
+/// One member line (`urn:uuid:` + the member card's UID) in `version`.
+pub(crate) fn member_line(uid: &str, version: VCardVersion) -> String {
+    let name = match version {
+        VCardVersion::V3 => "X-ADDRESSBOOKSERVER-MEMBER",
+        VCardVersion::V4 => "MEMBER",
+    };
+    format!("{name}:urn:uuid:{}", clean_uri(uid))
+}
+
 /// A URI value with anything that could break the line structure removed.
 fn clean_uri(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).collect()
@@ -269,7 +327,8 @@ fn clean_uri(s: &str) -> String {
 /// per [`Customer::all_emails`] (the first with `TYPE=INTERNET,pref` in 3.0 or `PREF=1` in
 /// 4.0, the others `TYPE=INTERNET` in 3.0 and no parameter in 4.0), one `TEL` per
 /// [`Customer::all_phones`] (the first with `TYPE=pref` / `PREF=1`), `BDAY` (skipped when not
-/// a valid date), `NOTE`, `URL` (the admin page, if given), `REV` (from `updated_at`, UTC),
+/// a valid date), `NOTE`, `CATEGORIES` (the tags, RFC 6350 §6.7.1 / RFC 2426 §3.6.1),
+/// `URL` (the admin page, if given), `REV` (from `updated_at`, UTC),
 /// `END`. CRLF line breaks, lines folded at 75 octets, TEXT values escaped. Deterministic:
 /// the same input gives the same bytes.
 pub fn render(
@@ -314,6 +373,9 @@ pub fn render(
         if !note.is_empty() {
             line(&format!("NOTE:{note}"));
         }
+    }
+    if let Some(categories) = categories_line(&customer.tags) {
+        line(&categories);
     }
     if let Some(url) = admin_url.map(clean_uri) {
         if !url.is_empty() {

@@ -15,6 +15,7 @@ mod device_actions;
 pub mod devices;
 mod groups;
 mod listing;
+mod multiget;
 mod privileges;
 pub mod profile;
 mod propfind;

@@ -2,16 +2,16 @@
 //! §8.7) and `sync-collection` (RFC 6578).
 use crate::card::Card;
 use crate::dav::{
-    normalize_href, parse_report, propstats_for, AddressDataRequest, DavError, FilterProperty,
-    FilterSubject, MultistatusWriter, Precondition, PropRequest, Propstat, QueryRequest,
-    ReportRequest, SyncRequest,
+    parse_report, propstats_for, AddressDataRequest, DavError, FilterProperty, FilterSubject,
+    MultistatusWriter, Precondition, PropRequest, Propstat, QueryRequest, ReportRequest,
+    SyncRequest,
 };
 use crate::listing::{Kind, Listing};
 use crate::propfind::propstats;
 use crate::props::{self, Env};
 use crate::respond;
 use crate::sync_token::{self, SyncToken};
-use crate::tree::{self, Resource};
+use crate::tree::Resource;
 use crate::vcard::Property;
 use portico_sdk::http::StatusCode;
 use portico_sdk::{AppError, AppRequest, AppResponse, ErrorKind};
@@ -108,49 +108,15 @@ async fn multiget(
             &format!("at most {MAX_MULTIGET_HREFS} hrefs per multiget"),
         ));
     }
-    let mut w = MultistatusWriter::begin();
-    // One response per resource, however often (or in how many spellings) the client names
-    // it: duplicate hrefs in a multistatus abort some clients (Outlook CalDavSynchronizer).
-    let mut answered: std::collections::HashSet<String> = std::collections::HashSet::new();
-    for raw in hrefs {
-        // Any href outside this book — another installation, another organization, a
-        // collection — is answered 404 like a missing card, never with data.
-        let found = match normalize_href(raw, &req.base_path) {
-            Some(rel) => {
-                let segments: Vec<String> = rel.split('/').map(str::to_owned).collect();
-                match tree::resolve(&segments) {
-                    Resource::Card(stem) => {
-                        match env.cx.customers.find_by_resource_name(&stem).await? {
-                            Some(c) => Some(Card::of(env.cx, c)),
-                            None => crate::groups::find(env.cx, &stem).await?,
-                        }
-                    }
-                    _ => None,
-                }
-            }
-            None => None,
-        };
-        match found {
-            Some(mut card) => {
-                let href = env.hrefs.card(card.stem());
-                let needs = props::needs_media(request, address_data);
-                if answered.insert(href.clone())
-                    && load_media(env, &mut card, needs, &mut w, &href).await?
-                {
-                    w.response(&href, &card_propstats(env, &card, request, address_data));
-                }
-            }
-            None => {
-                let href = normalize_href(raw, "/")
-                    .map(|p| format!("/{p}"))
-                    .unwrap_or_else(|| raw.clone());
-                if answered.insert(href.clone()) {
-                    w.response_status(&href, StatusCode::NOT_FOUND);
-                }
-            }
-        }
-    }
-    Ok(respond::multistatus(w.finish()))
+    crate::multiget::Multiget::new(
+        env,
+        request.clone(),
+        address_data.cloned(),
+        hrefs.to_vec(),
+        &req.base_path,
+    )
+    .into_response()
+    .await
 }
 
 /// A parsed card seen by query filters.

@@ -1,0 +1,154 @@
+//! `addressbook-multiget` (RFC 6352 §8.7). DAVx5 and Apple ask for 10–100 cards at a time, but
+//! Thunderbird asks for every card of the book in one request on its first sync, so a large
+//! multiget is streamed like a listing: the hrefs are answered in order and a chunk is sent
+//! whenever [`CHUNK_BYTES`] are buffered, and memory does not grow with the size of the answer.
+//! Small ones are answered in one body (with a `Content-Length`), through the same code.
+use crate::book::BookSettings;
+use crate::card::Card;
+use crate::dav::{normalize_href, AddressDataRequest, MultistatusWriter, PropRequest};
+use crate::listing::CHUNK_BYTES;
+use crate::props::{self, Env};
+use crate::report::{card_propstats, load_media};
+use crate::respond;
+use crate::tree::{self, Hrefs, Resource};
+use portico_sdk::bytes::Bytes;
+use portico_sdk::http::StatusCode;
+use portico_sdk::{async_trait, AppContext, AppError, AppResponse, BodyStream};
+use std::collections::HashSet;
+
+/// Multigets naming more hrefs than this are streamed.
+pub const STREAM_ABOVE: usize = 500;
+
+/// A multiget being answered, href by href.
+pub struct Multiget {
+    cx: AppContext,
+    hrefs: Hrefs,
+    book: BookSettings,
+    seq: u64,
+    group_seq: u64,
+    minimal: bool,
+    base_path: String,
+    request: PropRequest,
+    address_data: Option<AddressDataRequest>,
+    /// The requested hrefs, in request order; `next` is the first not yet answered.
+    requested: Vec<String>,
+    next: usize,
+    /// Hrefs already answered: one response per resource, however often (or in how many
+    /// spellings) the client names it — duplicate hrefs in a multistatus abort some clients
+    /// (Outlook CalDavSynchronizer).
+    answered: HashSet<String>,
+    writer: Option<MultistatusWriter>,
+}
+
+impl Multiget {
+    /// A multiget of `requested` on the book of `env`.
+    pub fn new(
+        env: &Env<'_>,
+        request: PropRequest,
+        address_data: Option<AddressDataRequest>,
+        requested: Vec<String>,
+        base_path: &str,
+    ) -> Self {
+        Multiget {
+            cx: env.cx.clone(),
+            hrefs: env.hrefs.clone(),
+            book: env.book.clone(),
+            seq: env.seq,
+            group_seq: env.group_seq,
+            minimal: env.minimal,
+            base_path: base_path.to_owned(),
+            request,
+            address_data,
+            requested,
+            next: 0,
+            answered: HashSet::new(),
+            writer: Some(MultistatusWriter::begin()),
+        }
+    }
+
+    /// The 207 answer: one body for small multigets, a stream for large ones.
+    pub async fn into_response(mut self) -> Result<AppResponse, AppError> {
+        if self.requested.len() > STREAM_ABOVE {
+            return Ok(respond::multistatus(Vec::new()).with_stream(self));
+        }
+        let Some(mut w) = self.writer.take() else {
+            return Ok(respond::multistatus(Vec::new()));
+        };
+        while !self.answer_some(&mut w).await? {}
+        Ok(respond::multistatus(w.finish()))
+    }
+
+    /// Answers hrefs until a chunk is buffered or all are answered; true when all are.
+    async fn answer_some(&mut self, w: &mut MultistatusWriter) -> Result<bool, AppError> {
+        let cx = self.cx.clone();
+        let env = Env {
+            cx: &cx,
+            hrefs: self.hrefs.clone(),
+            book: self.book.clone(),
+            seq: self.seq,
+            group_seq: self.group_seq,
+            minimal: self.minimal,
+        };
+        let needs = props::needs_media(&self.request, self.address_data.as_ref());
+        while let Some(raw) = self.requested.get(self.next).cloned() {
+            self.next += 1;
+            // Any href outside this book — another installation, another organization, a
+            // collection — is answered 404 like a missing card, never with data.
+            let found = match normalize_href(&raw, &self.base_path) {
+                Some(rel) => {
+                    let segments: Vec<String> = rel.split('/').map(str::to_owned).collect();
+                    match tree::resolve(&segments) {
+                        Resource::Card(stem) => {
+                            match cx.customers.find_by_resource_name(&stem).await? {
+                                Some(c) => Some(Card::of(&cx, c)),
+                                None => crate::groups::find(&cx, &stem).await?,
+                            }
+                        }
+                        _ => None,
+                    }
+                }
+                None => None,
+            };
+            match found {
+                Some(mut card) => {
+                    let href = env.hrefs.card(card.stem());
+                    if self.answered.insert(href.clone())
+                        && load_media(&env, &mut card, needs, w, &href).await?
+                    {
+                        let propstats =
+                            card_propstats(&env, &card, &self.request, self.address_data.as_ref());
+                        w.response(&href, &propstats);
+                    }
+                }
+                None => {
+                    let href = normalize_href(&raw, "/")
+                        .map(|p| format!("/{p}"))
+                        .unwrap_or(raw);
+                    if self.answered.insert(href.clone()) {
+                        w.response_status(&href, StatusCode::NOT_FOUND);
+                    }
+                }
+            }
+            if w.buffered_len() >= CHUNK_BYTES {
+                return Ok(self.next >= self.requested.len());
+            }
+        }
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl BodyStream for Multiget {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, AppError> {
+        let Some(mut w) = self.writer.take() else {
+            return Ok(None);
+        };
+        if self.answer_some(&mut w).await? {
+            Ok(Some(Bytes::from(w.finish())))
+        } else {
+            let chunk = w.take_chunk();
+            self.writer = Some(w);
+            Ok(Some(Bytes::from(chunk)))
+        }
+    }
+}

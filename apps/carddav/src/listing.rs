@@ -4,18 +4,17 @@
 //! read only for answers that include `address-data`, one card at a time, and a chunk is sent
 //! every [`CHUNK_BYTES`], so a book of 10,000 photos never has more than a page of records and
 //! about one chunk of photos in memory.
-use crate::book::BookSettings;
 use crate::card::Card;
 use crate::dav::{AddressDataRequest, Filter, MultistatusWriter, Precondition, PropRequest};
-use crate::props::{self, Env};
+use crate::props::{self, Env, StreamEnv};
 use crate::report::{card_propstats, load_media, Subject};
 use crate::respond;
 use crate::sync_token::{self, ListingAfter, SyncToken};
-use crate::tree::{Hrefs, Resource};
+use crate::tree::Resource;
 use crate::vcard;
 use portico_sdk::bytes::Bytes;
 use portico_sdk::http::StatusCode;
-use portico_sdk::{async_trait, AppContext, AppError, AppResponse, BodyStream, Customer};
+use portico_sdk::{async_trait, AppError, AppResponse, BodyStream, Customer};
 use std::collections::VecDeque;
 
 /// Customers read per store round trip.
@@ -60,16 +59,11 @@ pub enum Kind {
 /// A streamed multistatus listing of the book: the customers' cards in id order, then the
 /// contact groups ([`crate::groups`]) in id order.
 pub struct Listing {
-    cx: AppContext,
-    hrefs: Hrefs,
-    book: BookSettings,
-    seq: u64,
-    group_seq: u64,
+    stream: StreamEnv,
     kind: Kind,
     after: Option<ListingAfter>,
     writer: Option<MultistatusWriter>,
     emitted: usize,
-    minimal: bool,
     /// Records read from the store and not yet written (customers, or groups when
     /// `pending_groups`).
     pending: VecDeque<Customer>,
@@ -96,16 +90,11 @@ impl Listing {
         after: Option<ListingAfter>,
     ) -> Self {
         Listing {
-            cx: env.cx.clone(),
-            hrefs: env.hrefs.clone(),
-            book: env.book.clone(),
-            seq: env.seq,
-            group_seq: env.group_seq,
+            stream: StreamEnv::of(env),
             kind,
             after,
             writer: Some(writer),
             emitted: 0,
-            minimal: env.minimal,
             pending: VecDeque::new(),
             pending_groups: false,
             exhausted: false,
@@ -124,7 +113,7 @@ impl Listing {
                 group_seq,
                 ..
             } => Some(sync_token::encode(
-                &self.cx.installation.id,
+                &self.stream.cx().installation.id,
                 &SyncToken {
                     seq: *token_seq,
                     group_seq: *group_seq,
@@ -219,15 +208,9 @@ impl Listing {
 
     /// Writes one page; returns true when the listing is complete.
     async fn page(&mut self, w: &mut MultistatusWriter) -> Result<bool, AppError> {
-        let cx = self.cx.clone();
-        let env = Env {
-            cx: &cx,
-            hrefs: self.hrefs.clone(),
-            book: self.book.clone(),
-            seq: self.seq,
-            group_seq: self.group_seq,
-            minimal: self.minimal,
-        };
+        let stream = self.stream.clone();
+        let env = stream.env();
+        let cx = stream.cx();
         if self.pending.is_empty() {
             if self.exhausted && !self.pending_groups {
                 // The customers are done; the groups follow.
@@ -256,7 +239,7 @@ impl Listing {
         // the next call); with photos in the answer one chunk holds a few cards, not a page.
         while let Some(record) = self.pending.pop_front() {
             let id = record.id.clone();
-            let mut card = Card::of(&cx, record);
+            let mut card = Card::of(cx, record);
             if let Step::Done = self.card(&env, w, &mut card).await? {
                 return Ok(true);
             }

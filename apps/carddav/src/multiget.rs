@@ -3,17 +3,16 @@
 //! multiget is streamed like a listing: the hrefs are answered in order and a chunk is sent
 //! whenever [`CHUNK_BYTES`] are buffered, and memory does not grow with the size of the answer.
 //! Small ones are answered in one body (with a `Content-Length`), through the same code.
-use crate::book::BookSettings;
 use crate::card::Card;
 use crate::dav::{normalize_href, AddressDataRequest, MultistatusWriter, PropRequest};
 use crate::listing::CHUNK_BYTES;
-use crate::props::{self, Env};
+use crate::props::{self, Env, StreamEnv};
 use crate::report::{card_propstats, load_media};
 use crate::respond;
-use crate::tree::{self, Hrefs, Resource};
+use crate::tree::{self, Resource};
 use portico_sdk::bytes::Bytes;
 use portico_sdk::http::StatusCode;
-use portico_sdk::{async_trait, AppContext, AppError, AppResponse, BodyStream};
+use portico_sdk::{async_trait, AppError, AppResponse, BodyStream};
 use std::collections::HashSet;
 
 /// Multigets naming more hrefs than this are streamed.
@@ -21,12 +20,7 @@ pub const STREAM_ABOVE: usize = 500;
 
 /// A multiget being answered, href by href.
 pub struct Multiget {
-    cx: AppContext,
-    hrefs: Hrefs,
-    book: BookSettings,
-    seq: u64,
-    group_seq: u64,
-    minimal: bool,
+    stream: StreamEnv,
     base_path: String,
     request: PropRequest,
     address_data: Option<AddressDataRequest>,
@@ -50,12 +44,7 @@ impl Multiget {
         base_path: &str,
     ) -> Self {
         Multiget {
-            cx: env.cx.clone(),
-            hrefs: env.hrefs.clone(),
-            book: env.book.clone(),
-            seq: env.seq,
-            group_seq: env.group_seq,
-            minimal: env.minimal,
+            stream: StreamEnv::of(env),
             base_path: base_path.to_owned(),
             request,
             address_data,
@@ -80,15 +69,9 @@ impl Multiget {
 
     /// Answers hrefs until a chunk is buffered or all are answered; true when all are.
     async fn answer_some(&mut self, w: &mut MultistatusWriter) -> Result<bool, AppError> {
-        let cx = self.cx.clone();
-        let env = Env {
-            cx: &cx,
-            hrefs: self.hrefs.clone(),
-            book: self.book.clone(),
-            seq: self.seq,
-            group_seq: self.group_seq,
-            minimal: self.minimal,
-        };
+        let stream = self.stream.clone();
+        let env = stream.env();
+        let cx = stream.cx();
         let needs = props::needs_media(&self.request, self.address_data.as_ref());
         while let Some(raw) = self.requested.get(self.next).cloned() {
             self.next += 1;
@@ -100,8 +83,8 @@ impl Multiget {
                     match tree::resolve(&segments) {
                         Resource::Card(stem) => {
                             match cx.customers.find_by_resource_name(&stem).await? {
-                                Some(c) => Some(Card::of(&cx, c)),
-                                None => crate::groups::find(&cx, &stem).await?,
+                                Some(c) => Some(Card::of(cx, c)),
+                                None => crate::groups::find(cx, &stem).await?,
                             }
                         }
                         _ => None,

@@ -51,6 +51,48 @@ pub struct Env<'a> {
     pub minimal: bool,
 }
 
+/// An [`Env`] kept beyond the request, by answers streamed after the handler returned.
+#[derive(Clone)]
+pub struct StreamEnv {
+    cx: AppContext,
+    hrefs: Hrefs,
+    book: BookSettings,
+    seq: u64,
+    group_seq: u64,
+    minimal: bool,
+}
+
+impl StreamEnv {
+    /// A copy of `env` that owns its context.
+    pub fn of(env: &Env<'_>) -> Self {
+        StreamEnv {
+            cx: env.cx.clone(),
+            hrefs: env.hrefs.clone(),
+            book: env.book.clone(),
+            seq: env.seq,
+            group_seq: env.group_seq,
+            minimal: env.minimal,
+        }
+    }
+
+    /// The context.
+    pub fn cx(&self) -> &AppContext {
+        &self.cx
+    }
+
+    /// The [`Env`] for writing a piece of the answer.
+    pub fn env(&self) -> Env<'_> {
+        Env {
+            cx: &self.cx,
+            hrefs: self.hrefs.clone(),
+            book: self.book.clone(),
+            seq: self.seq,
+            group_seq: self.group_seq,
+            minimal: self.minimal,
+        }
+    }
+}
+
 /// Does the request ask for minimal multistatus answers? `Prefer: return=minimal` (RFC 7240,
 /// RFC 8144 §2.1), the older `return-minimal` spelling, or Microsoft's `Brief: t` that Apple and
 /// DAVx5-era clients still send.

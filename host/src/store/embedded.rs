@@ -95,6 +95,69 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(b).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// First byte of a framed customer record (a JSON record starts with `{`).
+const RECORD_FRAME: u8 = 0;
+
+/// Encodes a customer record. A record with a card is framed: [`RECORD_FRAME`], the length of
+/// a JSON head as 4 little-endian bytes, the head (the record with an empty card text), then the
+/// card text as it is. Card texts are the bulk of a record and full of CR LF, which JSON would
+/// escape on every write and unescape on every read; framed, a read copies them. A record
+/// without a card is plain JSON, as every record was before framing (both forms are read).
+fn enc_customer(c: &Customer) -> Result<Vec<u8>, StoreError> {
+    let Some(card) = &c.card else {
+        return enc(c);
+    };
+    let head = Customer {
+        card: Some(portico_sdk::StoredCard {
+            text: String::new(),
+            name: card.name.clone(),
+            uid: card.uid.clone(),
+            etag: card.etag.clone(),
+            media: card.media.clone(),
+        }),
+        ..c.clone()
+    };
+    let json = enc(&head)?;
+    let len = u32::try_from(json.len())
+        .map_err(|_| StoreError::Corrupt("customer record head over 4 GiB".into()))?;
+    let mut out = Vec::with_capacity(5 + json.len() + card.text.len());
+    out.push(RECORD_FRAME);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(card.text.as_bytes());
+    Ok(out)
+}
+
+/// Decodes what [`enc_customer`] wrote, or a plain JSON record.
+fn dec_customer(b: &[u8]) -> Result<Customer, StoreError> {
+    let Some((&RECORD_FRAME, rest)) = b.split_first() else {
+        return dec(b);
+    };
+    let bad = || StoreError::Corrupt("framed customer record is cut short".into());
+    let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
+    let len = usize::try_from(u32::from_le_bytes(*len)).map_err(|_| bad())?;
+    let (json, text) = rest.split_at_checked(len).ok_or_else(bad)?;
+    let mut c: Customer = dec(json)?;
+    let card = c
+        .card
+        .as_mut()
+        .ok_or_else(|| StoreError::Corrupt("framed customer record without a card".into()))?;
+    card.text = std::str::from_utf8(text)
+        .map_err(|e| StoreError::Corrupt(format!("card text is not UTF-8: {e}")))?
+        .to_owned();
+    Ok(c)
+}
+
+fn get_customer_in(
+    t: &impl ReadableTable<&'static str, &'static [u8]>,
+    k: &str,
+) -> Result<Option<Customer>, StoreError> {
+    match t.get(k).map_err(be)? {
+        Some(v) => Ok(Some(dec_customer(v.value())?)),
+        None => Ok(None),
+    }
+}
+
 /// The redb-backed store.
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -443,7 +506,7 @@ fn create_in(
     let c = draft.into_customer(id, 1, now);
     tx.open_table(CUSTOMERS)
         .map_err(be)?
-        .insert(k.as_str(), enc(&c)?.as_slice())
+        .insert(k.as_str(), enc_customer(&c)?.as_slice())
         .map_err(be)?;
     index(tx, org, &c)?;
     log_change(tx, org, &c, false)?;
@@ -600,7 +663,7 @@ impl Store for EmbeddedStore {
         id: &CustomerId,
     ) -> Result<Option<Customer>, StoreError> {
         self.read(|tx| {
-            get_json(
+            get_customer_in(
                 &tx.open_table(CUSTOMERS).map_err(be)?,
                 &key(org, id.as_str()),
             )
@@ -616,7 +679,7 @@ impl Store for EmbeddedStore {
             let Some(id) = get_str(&tx.open_table(NAMES).map_err(be)?, &key(org, name))? else {
                 return Ok(None);
             };
-            get_json(&tx.open_table(CUSTOMERS).map_err(be)?, &key(org, &id))
+            get_customer_in(&tx.open_table(CUSTOMERS).map_err(be)?, &key(org, &id))
         })
     }
 
@@ -629,7 +692,7 @@ impl Store for EmbeddedStore {
             let Some(id) = get_str(&tx.open_table(UIDS).map_err(be)?, &key(org, uid))? else {
                 return Ok(None);
             };
-            get_json(&tx.open_table(CUSTOMERS).map_err(be)?, &key(org, &id))
+            get_customer_in(&tx.open_table(CUSTOMERS).map_err(be)?, &key(org, &id))
         })
     }
 
@@ -654,7 +717,7 @@ impl Store for EmbeddedStore {
                 .take(limit)
             {
                 let (_, v) = row.map_err(be)?;
-                out.push(dec(v.value())?);
+                out.push(dec_customer(v.value())?);
             }
             Ok(out)
         })
@@ -723,7 +786,7 @@ impl Store for EmbeddedStore {
             let k = key(&org, id.as_str());
             let old: Customer = {
                 let t = tx.open_table(CUSTOMERS).map_err(be)?;
-                match get_json(&t, &k)? {
+                match get_customer_in(&t, &k)? {
                     Some(c) => c,
                     None => return Ok(WriteResult::Abort(Outcome::NotFound)),
                 }
@@ -744,7 +807,7 @@ impl Store for EmbeddedStore {
             index(tx, &org, &c)?;
             tx.open_table(CUSTOMERS)
                 .map_err(be)?
-                .insert(k.as_str(), enc(&c)?.as_slice())
+                .insert(k.as_str(), enc_customer(&c)?.as_slice())
                 .map_err(be)?;
             log_change(tx, &org, &c, false)?;
             Ok(WriteResult::Commit(Outcome::Done(c)))
@@ -764,7 +827,7 @@ impl Store for EmbeddedStore {
             let k = key(&org, id.as_str());
             let old: Customer = {
                 let t = tx.open_table(CUSTOMERS).map_err(be)?;
-                match get_json(&t, &k)? {
+                match get_customer_in(&t, &k)? {
                     Some(c) => c,
                     None => return Ok(WriteResult::Abort(Outcome::NotFound)),
                 }
@@ -898,7 +961,7 @@ impl Store for EmbeddedStore {
                 }
                 tx.open_table(CUSTOMERS)
                     .map_err(be)?
-                    .insert(k.as_str(), enc(c)?.as_slice())
+                    .insert(k.as_str(), enc_customer(c)?.as_slice())
                     .map_err(be)?;
                 index(tx, &org, c)?;
             }
@@ -1077,6 +1140,127 @@ mod tests {
             assert_eq!(r.status(), actix_web::http::StatusCode::SERVICE_UNAVAILABLE);
             assert!(r.headers().contains_key("retry-after"));
         }
+    }
+
+    fn carded(text: &str) -> Customer {
+        CustomerDraft {
+            name: "Zoë \"Q\" Ünal".into(),
+            email: Some("z@example.com".into()),
+            tags: vec!["VIP".into()],
+            card: Some(portico_sdk::StoredCard {
+                name: "zoe".into(),
+                uid: "uid-zoe".into(),
+                text: text.into(),
+                etag: "\"e1\"".into(),
+                media: Vec::new(),
+            }),
+            ..Default::default()
+        }
+        .into_customer(CustomerId::parse("c1").unwrap(), 3, Timestamp(7))
+    }
+
+    #[test]
+    fn customer_records_are_framed_and_read_back_whole() {
+        let text =
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Zoë \\, \"Q\"\r\nNOTE:a\\nb\u{0}c\r\nEND:VCARD\r\n";
+        let c = carded(text);
+        let b = enc_customer(&c).unwrap();
+        assert_eq!(b[0], RECORD_FRAME);
+        // The card text is stored as it is, not JSON-escaped.
+        assert!(b.ends_with(text.as_bytes()));
+        assert_eq!(dec_customer(&b).unwrap(), c);
+        // A record without a card stays plain JSON.
+        let plain = Customer {
+            card: None,
+            ..c.clone()
+        };
+        let b = enc_customer(&plain).unwrap();
+        assert_eq!(b[0], b'{');
+        assert_eq!(dec_customer(&b).unwrap(), plain);
+        // Records written before framing (JSON with the card inside) read as before.
+        assert_eq!(dec_customer(&serde_json::to_vec(&c).unwrap()).unwrap(), c);
+    }
+
+    #[test]
+    fn damaged_framed_records_are_corrupt_not_a_panic() {
+        let b = enc_customer(&carded("BEGIN:VCARD\r\nEND:VCARD\r\n")).unwrap();
+        for cut in 1..b.len() - 24 {
+            // Every cut inside the header or the JSON head is refused; cuts inside the card text
+            // would be a shorter valid text, which the card's ETag (checked by the app) tells.
+            assert!(
+                matches!(dec_customer(&b[..cut]), Err(StoreError::Corrupt(_))),
+                "cut at {cut}"
+            );
+        }
+        let mut bad_utf8 = b.clone();
+        bad_utf8.push(0xff);
+        assert!(matches!(
+            dec_customer(&bad_utf8),
+            Err(StoreError::Corrupt(_))
+        ));
+        let mut huge_len = b;
+        huge_len[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            dec_customer(&huge_len),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn records_from_before_framing_are_read_and_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let org = Organization {
+            id: OrgId::parse("o").unwrap(),
+            slug: "o".into(),
+            name: "O".into(),
+        };
+        EmbeddedStore::open(dir.path())
+            .unwrap()
+            .create_org(&org)
+            .await
+            .unwrap();
+        // A customer as an older Portico stored it: the whole record as JSON.
+        let old = carded("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Old\r\nEND:VCARD\r\n");
+        {
+            let db = open_db(&dir.path().join("portico.redb")).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(CUSTOMERS)
+                .unwrap()
+                .insert(
+                    key(&org.id, "c1").as_str(),
+                    serde_json::to_vec(&old).unwrap().as_slice(),
+                )
+                .unwrap();
+            index(&tx, &org.id, &old).unwrap();
+            tx.commit().unwrap();
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let found = store
+            .find_customer_by_resource_name(&org.id, "zoe")
+            .await
+            .unwrap();
+        assert_eq!(found.as_ref(), Some(&old));
+        assert_eq!(
+            store.list_customers(&org.id, None, 10).await.unwrap(),
+            vec![old.clone()]
+        );
+        let draft = CustomerDraft {
+            name: "New".into(),
+            card: old.card.clone(),
+            ..Default::default()
+        };
+        let Outcome::Done(new) = store
+            .update_customer(&org.id, &old.id, draft, Some(3), Timestamp(9))
+            .await
+            .unwrap()
+        else {
+            panic!("update refused");
+        };
+        assert_eq!(new.revision, 4);
+        assert_eq!(
+            store.get_customer(&org.id, &old.id).await.unwrap(),
+            Some(new)
+        );
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@
 //! whenever [`CHUNK_BYTES`] are buffered, and memory does not grow with the size of the answer.
 //! Small ones are answered in one body (with a `Content-Length`), through the same code.
 use crate::card::Card;
-use crate::dav::{normalize_href, AddressDataRequest, MultistatusWriter, PropRequest};
+use crate::dav::{normalize_href, AddressDataRequest, HrefBase, MultistatusWriter, PropRequest};
 use crate::listing::CHUNK_BYTES;
 use crate::props::{self, Env, StreamEnv};
 use crate::report::{card_propstats, load_media};
@@ -21,7 +21,8 @@ pub const STREAM_ABOVE: usize = 500;
 /// A multiget being answered, href by href.
 pub struct Multiget {
     stream: StreamEnv,
-    base_path: String,
+    /// The installation's base path, decoded once for every href (`None`: no href is inside).
+    base: Option<HrefBase>,
     request: PropRequest,
     address_data: Option<AddressDataRequest>,
     /// The requested hrefs, in request order; `next` is the first not yet answered.
@@ -45,7 +46,7 @@ impl Multiget {
     ) -> Self {
         Multiget {
             stream: StreamEnv::of(env),
-            base_path: base_path.to_owned(),
+            base: HrefBase::new(base_path),
             request,
             address_data,
             requested,
@@ -77,7 +78,7 @@ impl Multiget {
             self.next += 1;
             // Any href outside this book — another installation, another organization, a
             // collection — is answered 404 like a missing card, never with data.
-            let found = match normalize_href(&raw, &self.base_path) {
+            let found = match self.base.as_ref().and_then(|b| b.normalize(&raw)) {
                 Some(rel) => {
                     let segments: Vec<String> = rel.split('/').map(str::to_owned).collect();
                     match tree::resolve(&segments) {

@@ -3,6 +3,8 @@
 //! Inside this module and its callers, paths are kept **decoded** (as the host hands segments to
 //! the app); they are percent-encoded exactly once, when written ([`encode_href`]).
 
+use std::borrow::Cow;
+
 /// Percent-encodes a decoded path (or URL) for a `DAV:href` (RFC 4918 §8.3, RFC 3986 §3.3).
 ///
 /// Keeps the characters a path segment may carry literally — unreserved
@@ -12,10 +14,10 @@
 ///
 /// A full URL passes through unchanged as far as its scheme and authority use only these
 /// characters (`http://host:8080/p` and `mailto:a@b` do); `?` and `#` are encoded.
-pub fn encode_href(path: &str) -> String {
+pub fn encode_href(path: &str) -> Cow<'_, str> {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     if path.bytes().all(is_path_char) {
-        return path.to_owned();
+        return Cow::Borrowed(path);
     }
     let mut out = String::with_capacity(path.len() + 16);
     for b in path.bytes() {
@@ -27,31 +29,43 @@ pub fn encode_href(path: &str) -> String {
             out.push(char::from(HEX[usize::from(b & 0x0f)]));
         }
     }
-    out
+    Cow::Owned(out)
 }
 
+/// Bytes a path keeps as they are: unreserved, sub-delims, `:`, `@` and `/` (RFC 3986 §3.3).
+const PATH_CHARS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+                    | b'/'
+            );
+        b += 1;
+    }
+    t
+};
+
 fn is_path_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b':'
-                | b'@'
-                | b'/'
-        )
+    PATH_CHARS[usize::from(b)]
 }
 
 /// Decodes `%XX` escapes. `None` for a malformed escape (`%4`, `%zz`) or if the decoded octets
@@ -102,25 +116,78 @@ fn hex_value(b: u8) -> Option<u8> {
 /// or `..` segment (encoded or not), an empty segment (`a//b`), an encoded `/` inside a segment
 /// (`%2F`), a malformed escape, or decodes to something that is not UTF-8.
 pub fn normalize_href(href: &str, base_path: &str) -> Option<String> {
-    let path = href_path(href.trim())?;
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    let segments = decode_segments(path)?;
-    let base = decode_segments(href_path(base_path.trim())?)?;
-    // Both start with "" (the leading slash); a trailing slash shows as a final "".
-    let base = match base.split_last() {
-        Some((last, rest)) if last.is_empty() && !rest.is_empty() => rest,
-        _ => &base[..],
+    HrefBase::new(base_path)?.normalize(href)
+}
+
+/// A base path decoded once, for normalizing many hrefs against it (a multiget names up to
+/// 100,000): [`HrefBase::normalize`] is [`normalize_href`] with this base.
+#[derive(Debug, Clone)]
+pub struct HrefBase {
+    /// The base path as given (trimmed), when it ends with `/`: an href starting with it
+    /// textually starts with it segment by segment.
+    raw: Option<String>,
+    /// The decoded segments of the base, without a final empty one.
+    segments: Vec<String>,
+}
+
+impl HrefBase {
+    /// `None` if `base_path` itself is not an acceptable absolute path (then no href is inside).
+    pub fn new(base_path: &str) -> Option<Self> {
+        let trimmed = href_path(base_path.trim())?;
+        let mut segments = decode_segments(trimmed)?;
+        // Both start with "" (the leading slash); a trailing slash shows as a final "".
+        if segments.len() > 1 && segments.last().is_some_and(String::is_empty) {
+            segments.pop();
+        }
+        let raw =
+            (trimmed.ends_with('/') && !trimmed.contains(['?', '#'])).then(|| trimmed.to_owned());
+        Some(HrefBase { raw, segments })
+    }
+
+    /// The part of `href` inside this base, decoded (see [`normalize_href`]).
+    pub fn normalize(&self, href: &str) -> Option<String> {
+        let path = href_path(href.trim())?;
+        // The common case: the client names a member with the exact spelling the server gave,
+        // in segments of plain characters, so decoding would change nothing.
+        if let Some(rest) = self.raw.as_deref().and_then(|raw| path.strip_prefix(raw)) {
+            if is_plain_relative(rest) {
+                return Some(rest.to_owned());
+            }
+        }
+        self.normalize_path(path)
+    }
+
+    /// [`HrefBase::normalize`] of an href's path, decoding every segment.
+    fn normalize_path(&self, path: &str) -> Option<String> {
+        let path = path.split(['?', '#']).next().unwrap_or("");
+        let segments = decode_segments(path)?;
+        let base = &self.segments[..];
+        if segments.len() < base.len() || segments[..base.len()] != *base {
+            return None;
+        }
+        let rest = &segments[base.len()..];
+        // Interior empty segments are refused; only a final one (trailing slash) is allowed.
+        let interior = rest.split_last().map_or(&[][..], |(_, interior)| interior);
+        if interior.iter().any(String::is_empty) {
+            return None;
+        }
+        Some(rest.join("/"))
+    }
+}
+
+/// Whether `rest` is a non-empty relative path that decoding and normalizing leave as it is:
+/// segments of unreserved characters, none a dot segment, none empty but the last.
+fn is_plain_relative(rest: &str) -> bool {
+    let plain = |seg: &str| {
+        seg != "."
+            && seg != ".."
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
     };
-    if segments.len() < base.len() || segments[..base.len()] != *base {
-        return None;
-    }
-    let rest = &segments[base.len()..];
-    // Interior empty segments are refused; only a final one (trailing slash) is allowed.
-    let interior = rest.split_last().map_or(&[][..], |(_, interior)| interior);
-    if interior.iter().any(String::is_empty) {
-        return None;
-    }
-    Some(rest.join("/"))
+    let mut segments = rest.split('/');
+    let last = segments.next_back();
+    !rest.is_empty() && last.is_some_and(plain) && segments.all(|s| !s.is_empty() && plain(s))
 }
 
 /// The path part of an absolute path or a full URL (`scheme://authority/path`); `None` for a
@@ -248,6 +315,18 @@ mod tests {
             ("/api/apps/acme/4f0c/addressbook/a%2Fb.vcf", None),
             ("/api/apps/acme/4f0c/addressbook/%ff.vcf", None),
             ("/api/apps/acme/4f0c/addressbook/%zz.vcf", None),
+            ("/api/apps/acme/4f0c/addressbook/customers/./x.vcf", None),
+            ("/api/apps/acme/4f0c/addressbook/customers/..", None),
+            ("/api/apps/acme/4f0c/addressbook/customers/.", None),
+            (
+                "/api/apps/acme/4f0c/addressbook/customers/a.vcf/",
+                Some("addressbook/customers/a.vcf/"),
+            ),
+            (
+                "/api/apps/acme/4f0c/addressbook/customers/a~b_c-d.vcf",
+                Some("addressbook/customers/a~b_c-d.vcf"),
+            ),
+            ("/api/apps/acme/4f0c//addressbook/", None),
             ("abc.vcf", None),
             ("", None),
             ("javascript:alert(1)", None),
@@ -279,9 +358,18 @@ mod proptests {
         fn encode_then_normalize(segs in proptest::collection::vec("[^/]{1,12}", 1..4)) {
             prop_assume!(segs.iter().all(|s| s != "." && s != ".."));
             let rel = segs.join("/");
-            let href = encode_href(&format!("/base/{rel}"));
+            let path = format!("/base/{rel}");
+            let href = encode_href(&path);
             prop_assert!(href.is_ascii());
             prop_assert_eq!(normalize_href(&href, "/base/"), Some(rel));
+        }
+
+        /// The fast path for plainly spelled hrefs agrees with decoding every segment.
+        #[test]
+        fn fast_path_agrees_with_decoding(rest in "[a-z0-9./_~%-]{0,24}") {
+            let base = HrefBase::new("/api/apps/o/i/").expect("base");
+            let href = format!("/api/apps/o/i/{rest}");
+            prop_assert_eq!(base.normalize(&href), base.normalize_path(&href));
         }
 
         #[test]

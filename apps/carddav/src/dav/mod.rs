@@ -58,7 +58,7 @@ pub use filter::{
     Collation, Filter, FilterProperty, FilterSubject, FilterTest, MatchType, ParamFilter,
     PropFilter, TextMatch,
 };
-pub use href::{encode_href, normalize_href, percent_decode};
+pub use href::{encode_href, normalize_href, percent_decode, HrefBase};
 pub use multistatus::{propstats_for, status_line, MultistatusWriter, PropValue, Propstat};
 pub use names::{KnownProp, PropName, NS_CALENDARSERVER, NS_CARDDAV, NS_DAV, ROOT_NAMESPACE_DECLS};
 pub use precondition::{error_body, error_body_with, Precondition};

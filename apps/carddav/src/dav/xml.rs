@@ -301,15 +301,36 @@ fn write_node(node: Node<'_, '_>, default_ns: Option<&str>, lang: Option<&str>, 
 /// True for characters XML 1.0 does not allow anywhere in a document (§2.2 `Char`): C0 controls
 /// other than tab, line feed and carriage return, and U+FFFE / U+FFFF. (Surrogates cannot occur
 /// in a Rust `str`.)
+#[cfg(test)]
 fn is_forbidden_char(c: char) -> bool {
     matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
 }
 
-/// Bytes that send a string down the slow path: markup characters, every C0 control, and the
-/// lead byte of U+FFFE/U+FFFF (`EF BF BE`, `EF BF BF`).
-fn needs_escape(b: u8, attr: bool) -> bool {
-    matches!(b, b'&' | b'<' | b'>' | 0xef) || b < 0x20 || (attr && b == b'"')
+/// Whether byte `b` is looked at closely by [`escape`]: markup characters, the C0 controls
+/// that are not copied as they are (tab and line feed are, in text), and the lead byte of
+/// U+FFFE/U+FFFF (`EF BF BE`, `EF BF BF`). Every flagged byte is ASCII or a lead byte, so it
+/// sits on a char boundary.
+const fn needs_escape(b: u8, attr: bool) -> bool {
+    match b {
+        b'&' | b'<' | b'>' | b'\r' | 0xef => true,
+        b'"' | b'\t' | b'\n' => attr,
+        _ => b < 0x20,
+    }
 }
+
+const fn escape_table(attr: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = needs_escape(i as u8, attr);
+        i += 1;
+    }
+    t
+}
+
+/// [`needs_escape`] for text and for attribute values, one lookup per byte.
+const TEXT_TABLE: [bool; 256] = escape_table(false);
+const ATTR_TABLE: [bool; 256] = escape_table(true);
 
 /// Appends `s` escaped as XML character data.
 ///
@@ -330,38 +351,41 @@ pub fn escape_attr(s: &str, out: &mut String) {
 }
 
 fn escape(s: &str, attr: bool, out: &mut String) {
-    // Copies runs of plain text whole; only the bytes `needs_escape` flags are looked at
-    // closely. Each flagged byte is ASCII or the lead byte 0xEF, so it sits on a char boundary.
-    out.reserve(s.len());
+    // Copies runs of plain text whole (a card is mostly such runs, broken at each CR); only
+    // the bytes the table flags are looked at, one at a time.
+    let table = if attr { &ATTR_TABLE } else { &TEXT_TABLE };
+    out.reserve(s.len() + s.len() / 16);
     let bytes = s.as_bytes();
     let mut run_start = 0;
     let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if !needs_escape(b, attr) {
-            i += 1;
-            continue;
-        }
-        let Some(c) = s.get(i..).and_then(|rest| rest.chars().next()) else {
-            break;
+    while let Some(skip) = bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| table[usize::from(b)]))
+    {
+        i += skip;
+        let (replacement, width) = match bytes[i] {
+            b'&' => ("&amp;", 1),
+            b'<' => ("&lt;", 1),
+            b'>' => ("&gt;", 1),
+            b'\r' => ("&#13;", 1),
+            b'"' => ("&quot;", 1),
+            b'\n' => ("&#10;", 1),
+            b'\t' => ("&#9;", 1),
+            // U+FFFE and U+FFFF; any other character with this lead byte is copied.
+            0xef => match bytes.get(i + 1..i + 3) {
+                Some([0xbf, 0xbe | 0xbf]) => ("\u{fffd}", 3),
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            },
+            // The other C0 controls.
+            _ => ("\u{fffd}", 1),
         };
-        let replacement = match c {
-            '&' => Some("&amp;"),
-            '<' => Some("&lt;"),
-            '>' => Some("&gt;"),
-            '\r' => Some("&#13;"),
-            '"' if attr => Some("&quot;"),
-            '\n' if attr => Some("&#10;"),
-            '\t' if attr => Some("&#9;"),
-            c if is_forbidden_char(c) => Some("\u{fffd}"),
-            _ => None,
-        };
-        let next = i + c.len_utf8();
-        if let Some(replacement) = replacement {
-            out.push_str(s.get(run_start..i).unwrap_or(""));
-            out.push_str(replacement);
-            run_start = next;
-        }
-        i = next;
+        out.push_str(s.get(run_start..i).unwrap_or(""));
+        out.push_str(replacement);
+        i += width;
+        run_start = i;
     }
     out.push_str(s.get(run_start..).unwrap_or(""));
 }
@@ -376,6 +400,25 @@ pub fn escaped_text(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaping_handles_each_flagged_byte() {
+        let s = "a&b<c>d\r\ne\tf\"g\u{1}h\u{fffe}i\u{ffff}j\u{fffd}k\u{f000}l\u{efff}m";
+        assert_eq!(
+            escaped_text(s),
+            "a&amp;b&lt;c&gt;d&#13;\ne\tf\"g\u{fffd}h\u{fffd}i\u{fffd}j\u{fffd}k\u{f000}l\u{efff}m"
+        );
+        let mut attr = String::new();
+        escape_attr(s, &mut attr);
+        assert_eq!(
+            attr,
+            "a&amp;b&lt;c&gt;d&#13;&#10;e&#9;f&quot;g\u{fffd}h\u{fffd}i\u{fffd}j\u{fffd}k\u{f000}l\u{efff}m"
+        );
+        // A lead byte at the very end, and strings with nothing to escape.
+        assert_eq!(escaped_text("x\u{fffe}"), "x\u{fffd}");
+        assert_eq!(escaped_text("plain ünïcödé"), "plain ünïcödé");
+        assert_eq!(escaped_text(""), "");
+    }
 
     #[test]
     fn parses_plain_xml() {

@@ -99,9 +99,11 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
 const RECORD_FRAME: u8 = 0;
 
 /// Encodes a customer record. A record with a card is framed: [`RECORD_FRAME`], the length of
-/// a JSON head as 4 little-endian bytes, the head (the record with an empty card text), then the
-/// card text as it is. Card texts are the bulk of a record and full of CR LF, which JSON would
-/// escape on every write and unescape on every read; framed, a read copies them. A record
+/// a head as 4 little-endian bytes, the head (the record with an empty card text, as
+/// MessagePack with field names), then the card text as it is. Card texts are the bulk of a
+/// record and full of CR LF, which JSON would escape on every write and unescape on every read;
+/// framed, a read copies them, and the head decodes at a fraction of JSON's cost (strings are
+/// length-prefixed; named fields keep `serde(default)` and skipped fields working). A record
 /// without a card is plain JSON, as every record was before framing (both forms are read).
 fn enc_customer(c: &Customer) -> Result<Vec<u8>, StoreError> {
     let Some(card) = &c.card else {
@@ -117,13 +119,13 @@ fn enc_customer(c: &Customer) -> Result<Vec<u8>, StoreError> {
         }),
         ..c.clone()
     };
-    let json = enc(&head)?;
-    let len = u32::try_from(json.len())
+    let head = rmp_serde::to_vec_named(&head).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let len = u32::try_from(head.len())
         .map_err(|_| StoreError::Corrupt("customer record head over 4 GiB".into()))?;
-    let mut out = Vec::with_capacity(5 + json.len() + card.text.len());
+    let mut out = Vec::with_capacity(5 + head.len() + card.text.len());
     out.push(RECORD_FRAME);
     out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&json);
+    out.extend_from_slice(&head);
     out.extend_from_slice(card.text.as_bytes());
     Ok(out)
 }
@@ -136,8 +138,9 @@ fn dec_customer(b: &[u8]) -> Result<Customer, StoreError> {
     let bad = || StoreError::Corrupt("framed customer record is cut short".into());
     let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
     let len = usize::try_from(u32::from_le_bytes(*len)).map_err(|_| bad())?;
-    let (json, text) = rest.split_at_checked(len).ok_or_else(bad)?;
-    let mut c: Customer = dec(json)?;
+    let (head, text) = rest.split_at_checked(len).ok_or_else(bad)?;
+    let mut c: Customer =
+        rmp_serde::from_slice(head).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let card = c
         .card
         .as_mut()

@@ -84,7 +84,14 @@ impl Hrefs {
     }
     /// A card by resource-name stem.
     pub fn card(&self, stem: &str) -> String {
-        format!("{}{HOME}/{BOOK}/{stem}{CARD_EXT}", self.base)
+        // Once per card of every listing: built without the formatting machinery.
+        let mut href = String::with_capacity(
+            self.base.len() + HOME.len() + BOOK.len() + stem.len() + CARD_EXT.len() + 2,
+        );
+        for part in [self.base.as_str(), HOME, "/", BOOK, "/", stem, CARD_EXT] {
+            href.push_str(part);
+        }
+        href
     }
     /// The href of a resource.
     pub fn of(&self, r: &Resource) -> String {

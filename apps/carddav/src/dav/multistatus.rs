@@ -217,7 +217,7 @@ impl MultistatusWriter {
 
     fn status(&mut self, status: StatusCode) {
         self.buf.push_str("<d:status>");
-        self.buf.push_str(&status_line(status));
+        write_status_line(status, &mut self.buf);
         self.buf.push_str("</d:status>");
     }
 
@@ -239,9 +239,18 @@ impl MultistatusWriter {
 
 /// `HTTP/1.1 207 Multi-Status`: the status line form RFC 4918 §14.28 uses.
 pub fn status_line(status: StatusCode) -> String {
-    match status.canonical_reason() {
-        Some(reason) => format!("HTTP/1.1 {} {}", status.as_u16(), reason),
-        None => format!("HTTP/1.1 {}", status.as_u16()),
+    let mut out = String::with_capacity(32);
+    write_status_line(status, &mut out);
+    out
+}
+
+/// [`status_line`], appended to `out` (written once per propstat, so without formatting).
+fn write_status_line(status: StatusCode, out: &mut String) {
+    out.push_str("HTTP/1.1 ");
+    out.push_str(status.as_str());
+    if let Some(reason) = status.canonical_reason() {
+        out.push(' ');
+        out.push_str(reason);
     }
 }
 
@@ -259,13 +268,21 @@ fn write_prop(name: &PropName, value: &PropValue, out: &mut String) {
         out.push_str(xml);
         return;
     }
-    let qname = match predeclared_prefix(&name.ns) {
-        Some(prefix) => format!("{prefix}:{}", name.local),
-        None if name.ns.is_empty() => name.local.clone(),
-        None => format!("x:{}", name.local),
+    // The element name: `prefix:local`, `x:local` with its own binding, or `local`.
+    let prefix = match predeclared_prefix(&name.ns) {
+        Some(prefix) => Some(prefix),
+        None if name.ns.is_empty() => None,
+        None => Some("x"),
+    };
+    let push_qname = |out: &mut String| {
+        if let Some(p) = prefix {
+            out.push_str(p);
+            out.push(':');
+        }
+        out.push_str(&name.local);
     };
     out.push('<');
-    out.push_str(&qname);
+    push_qname(out);
     if predeclared_prefix(&name.ns).is_none() && !name.ns.is_empty() {
         out.push_str(" xmlns:x=\"");
         escape_attr(&name.ns, out);
@@ -298,7 +315,7 @@ fn write_prop(name: &PropName, value: &PropValue, out: &mut String) {
         PropValue::Empty | PropValue::Raw(_) => {}
     }
     out.push_str("</");
-    out.push_str(&qname);
+    push_qname(out);
     out.push('>');
 }
 

@@ -13,7 +13,8 @@
 # exclusive and inclusive tops; DIR defaults to bench/results) and leaves the raw profiles in
 # $BENCH_WORK/callgrind.{initial,put}.out.
 # (perf is the better tool where `perf stat -e instructions true` counts; on this machine it
-# does not.) env as for run.sh: CARGO_TARGET_DIR, BENCH_HARNESS, BENCH_WORK, PORTICO_SRC.
+# does not.) env as for run.sh: CARGO_TARGET_DIR, BENCH_HARNESS, BENCH_WORK, PORTICO_SRC, and
+# PORTICO_BIN (a portico binary to profile instead of building one).
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(dirname "$HERE")"
@@ -21,7 +22,7 @@ export BENCH_HARNESS="$(cd "${BENCH_HARNESS:-$REPO/../shared/bench}" && pwd)" ||
 WORK="${BENCH_WORK:-${TMPDIR:-/tmp}/portico-bench}"
 TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
 SRC="${PORTICO_SRC:-$REPO}"
-BIN="$TARGET/release/portico"
+BIN="${PORTICO_BIN:-$TARGET/release/portico}"   # PORTICO_BIN: profile another build (implies --no-build)
 PY="${PYTHON:-python3}"
 N=2000; PUTS=200; OUT="$HERE/results"; BUILD=1
 while [ $# -gt 0 ]; do
@@ -31,6 +32,7 @@ while [ $# -gt 0 ]; do
   esac; shift
 done
 command -v valgrind >/dev/null || { echo "profile.sh: apt-get install valgrind" >&2; exit 1; }
+[ -n "${PORTICO_BIN:-}" ] && BUILD=0
 [ "$BUILD" = 1 ] && { (cd "$SRC" && CARGO_TARGET_DIR="$TARGET" cargo build --release -p portico-host --bin portico) || exit 1; }
 mkdir -p "$OUT" "$WORK"; OUT="$(cd "$OUT" && pwd)"
 D="$WORK/data/portico-profile"; rm -rf "$D"; mkdir -p "$D"
@@ -48,7 +50,7 @@ line="$("$PY" "$HERE/portico_admin.py" setup --admin "http://127.0.0.1:$PORT" --
 URL="$(sed -E 's/.*URL=([^ ]*).*/\1/' <<<"$line")"; U="$(sed -E 's/.*USER=([^ ]*).*/\1/' <<<"$line")"
 P="$(sed -E 's/.*PASSWORD=([^ ]*).*/\1/' <<<"$line")"
 echo "loading $N contacts by PUT" >&2
-timeout 1200 "$PY" "$BENCH_HARNESS/carddav_bench.py" run --url "$URL" --user "$U" --password "$P" --n "$N" \
+timeout 1200 "$PY" "$BENCH_HARNESS/carddav_bench.py" run --url "$URL" --user "$U" --password="$P" --n "$N" \
     --phases seed --label profile-load > "$D/load.log" 2>&1 || { tail "$D/load.log"; exit 1; }
 stop
 echo "restarting under callgrind" >&2

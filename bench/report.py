@@ -153,6 +153,37 @@ def main(argv):
         out.append("")
         out.extend(lines)
         out.append("")
+        # ---- the initial sync by the native client (bench/sync-client), pair by pair
+        for e in runs:
+            e["native"] = load(os.path.join(d, e["file"].replace(".json", "-native.json"))) if e.get("file") else None
+        if any(e.get("native") for e in runs):
+            nat = lambda e, k: g(e.get("native") or {}, "initial", k)  # noqa: E731
+            nlines = ["| peer (run order) | Portico rounds | wall s | contacts/s | server CPU s per sync | "
+                      "client CPU s per sync | cards |", "|---|---|---|---|---|---|---|"]
+            for i, e in enumerate(runs):
+                if e["role"] != "peer" or not e.get("native"):
+                    continue
+                pair = [j for j in rounds if j < i][-1:] + [j for j in rounds if j > i][:1]
+                pair = [j for j in pair if runs[j].get("native")]
+
+                def both(k, nd, hib):
+                    pv = mean([nat(runs[j], k) for j in pair])
+                    qv = nat(e, k)
+                    if pv is None or qv is None:
+                        return f"{fmt(pv, nd)} / {fmt(qv, nd)}"
+                    ratio = (pv / qv if qv else None) if hib else (qv / pv if pv else None)
+                    return f"{fmt(pv, nd)} / {fmt(qv, nd)}" + (f" = **{ratio:.1f}x**" if ratio is not None else "")
+                nlines.append(f"| {e['label']} (#{i + 1}) | " +
+                              ("+".join(runs[j]["label"].split()[-1] for j in pair) or "-") + " | " +
+                              " | ".join([both("wall_s", 4, False), both("contacts_per_s", 0, True),
+                                          both("server_cpu_s", 3, False), both("client_cpu_s", 3, False),
+                                          f"{fmt(mean([nat(runs[j], 'contacts_received') for j in pair]), 0)} / "
+                                          f"{fmt(nat(e, 'contacts_received'), 0)}"]) + " |")
+            out.append("Initial sync by the native client (`bench/sync-client`: same requests, XML parsed in Rust, "
+                       "median of 3; Portico / peer = x times better for Portico):")
+            out.append("")
+            out.extend(nlines)
+            out.append("")
         # ---- raw harness table, in run order
         res_all = []
         for e in runs:

@@ -24,6 +24,7 @@ export BENCH_HARNESS="$HARNESS"
 WORK="${BENCH_WORK:-${TMPDIR:-/tmp}/portico-bench}"
 TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
 BIN="$TARGET/release/portico"
+SYNC_CLIENT="$TARGET/release/sync-client"   # the native initial-sync client (bench/sync-client)
 PY="${PYTHON:-python3}"
 
 QUICK=0; NS=""; PEERS=""; PEERS_SET=0; MANY=""; OUT=""; BUILD=1; TAG=""; IMPORT=1
@@ -96,6 +97,8 @@ trap 'exit 130' INT TERM
 if [ "$BUILD" = 1 ]; then
   log "cargo build --release -p portico-host --bin portico (source $SRC, target dir $TARGET)"
   (cd "$SRC" && CARGO_TARGET_DIR="$TARGET" cargo build --release -p portico-host --bin portico) || exit 1
+  log "cargo build --release -p portico-bench-client (this repo, target dir $TARGET)"
+  (cd "$REPO" && CARGO_TARGET_DIR="$TARGET" cargo build --release -p portico-bench-client) || exit 1
 fi
 [ -x "$BIN" ] || { echo "run.sh: $BIN missing (build first or drop --no-build)" >&2; exit 1; }
 export PEERS_VENV="$WORK/venv"
@@ -182,13 +185,22 @@ start_portico() {  # datadir port
 }
 harness() {  # out-json label url user password pid n max_s extra...
   local out="$1" label="$2" url="$3" user="$4" pw="$5" pid="$6" n="$7" max_s="$8"; shift 8
-  local auth=(); [ -n "$user" ] && auth=(--user "$user" --password "$pw")
+  local auth=(); [ -n "$user" ] && auth=(--user "$user" "--password=$pw")
   timeout --signal=TERM "$max_s" "$PY" "$HARNESS/carddav_bench.py" run --url "$url" "${auth[@]}" --n "$n" \
       --label "$label" --server-pid "$pid" --out "$out" "${HARGS[@]}" "$@" > "${out%.json}.log" 2>&1
   local rc=$?
   grep -v '^  \(initial\|incremental\|GET\|PUT\) rep\|^  \(GET\|PUT\) c=' "${out%.json}.log" | tail -n 4 >&2
   [ $rc = 124 ] && log "$label: stopped by the time bound ($max_s s)"
   return $rc
+}
+
+native() {  # out-json url user password pid max_s [--static]: the initial sync again, by the native client
+  local out="${1%.json}-native.json" url="$2" user="$3" pw="$4" pid="$5" max_s="$6"; shift 6
+  [ -x "$SYNC_CLIENT" ] || return 0
+  local auth=(); [ -n "$user" ] && auth=(--user "$user" "--password=$pw")
+  timeout --signal=TERM "$max_s" "$SYNC_CLIENT" --url "$url" "${auth[@]}" --reps 3 --server-pid "$pid" \
+      --json "$out" "$@" > "${out%.json}.log" 2>&1 || { log "native client failed (see ${out%.json}.log)"; return 0; }
+  grep '^initial rep' "${out%.json}.log" | tail -n 1 | sed 's/^/  native /' >&2
 }
 
 SNAP=""; BOOK=""; BUSER=""; BPASS=""
@@ -212,7 +224,7 @@ portico_round() {  # n idx name [capture-www]
   rm -rf "$d"; cp -a "$SNAP" "$d"; rm -f "$d/server.log" "$d/.since"; next_port
   local url="http://127.0.0.1:$PORT/${BOOK#http://127.0.0.1:*/}"
   # cold start: the poller runs before the server is launched, so its own start-up is not counted
-  "$PY" "$HERE/portico_admin.py" ready --url "$url" --user "$BUSER" --password "$BPASS" \
+  "$PY" "$HERE/portico_admin.py" ready --url "$url" --user "$BUSER" "--password=$BPASS" \
       --since-file "$d/.since" --timeout 120 > "$WORK/ready.out" &
   local rp=$!; STARTED+=("$rp"); sleep 0.5
   start_portico "$d" "$PORT" || { stop_pid "$rp"; return 1; }
@@ -220,7 +232,7 @@ portico_round() {  # n idx name [capture-www]
   local cold; cold="$(cat "$WORK/ready.out")"
   if [ -n "$www" ]; then
     log "   capturing Portico's answers for nginx"
-    local cap; cap="$("$PY" "$HERE/portico_admin.py" capture --url "$url" --user "$BUSER" --password "$BPASS" --www "$www")" || return 1
+    local cap; cap="$("$PY" "$HERE/portico_admin.py" capture --url "$url" --user "$BUSER" "--password=$BPASS" --www "$www")" || return 1
     echo "$cap" > "$www/capture.json"
   fi
   local f; f="$(printf 'N%s%s-%02d-portico-%s.json' "$n" "$TAG" "$i" "$name")"
@@ -228,6 +240,7 @@ portico_round() {  # n idx name [capture-www]
   seq_add portico "portico $name" "$f" "cold_start_s=${cold:-null}" 'cold_method="poller started before launch"'
   harness "$OUT/$f" "portico $name" "$url" "$BUSER" "$BPASS" "$PORTICO_PID" "$n" $((RUN_MAX_MIN * 60)) \
       --phases initial,incremental,get,put
+  native "$OUT/$f" "$url" "$BUSER" "$BPASS" "$PORTICO_PID" $((RUN_MAX_MIN * 60))
   stop_pid "$PORTICO_PID"
   LAST_URL_PATH="/${BOOK#http://127.0.0.1:*/}"
 }
@@ -249,6 +262,7 @@ portico_import() {  # n idx: fresh store, admin bulk import, then the read/write
   seq_add portico-import "portico import" "$f" "import=$(cat "$OUT/${f%.json}-load.json")"
   harness "$OUT/$f" "portico (import load)" "$url" "$user" "$pw" "$PORTICO_PID" "$n" $((RUN_MAX_MIN * 60)) \
       --phases initial,incremental,get,put
+  native "$OUT/$f" "$url" "$user" "$pw" "$PORTICO_PID" $((RUN_MAX_MIN * 60))
   stop_pid "$PORTICO_PID"
   rm -rf "$d"
 }
@@ -270,6 +284,7 @@ run_peer() {  # peer n idx
   harness "$OUT/$f" "$peer" "$url" "$user" "$pw" "$pid" "$n" $((smax + RUN_MAX_MIN * 60)) \
       --create --seed-max-s "$smax"
   [ $? = 124 ] && seq_update "note=stopped after $((PEER_MAX_MIN + RUN_MAX_MIN)) min (time bound)"
+  native "$OUT/$f" "$url" "$user" "$pw" "$pid" $((RUN_MAX_MIN * 60))
   seq_update "datadir_kib=$(du -sk "$d" | cut -f1)"
   "$HARNESS/peers/run_peer.sh" stop "$d"
   rm -rf "$d"
@@ -286,6 +301,7 @@ run_nginx() {  # n idx www url-path
   log "#$i nginx serving Portico's captured bytes"
   seq_add peer "nginx (Portico's bytes)" "$f" "static=true" "capture=$(cat "$www/capture.json")"
   harness "$OUT/$f" "nginx (Portico's bytes)" "http://127.0.0.1:$PORT$path" "" "" "$pid" "$n" $((RUN_MAX_MIN * 60)) --static
+  native "$OUT/$f" "http://127.0.0.1:$PORT$path" "" "" "$pid" $((RUN_MAX_MIN * 60)) --static
   stop_pid "$pid"
   rm -rf "$d"
 }

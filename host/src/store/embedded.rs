@@ -16,8 +16,8 @@
 use super::{collapse_changes, ChangeLog, Outcome, Store, StoreError};
 use async_trait::async_trait;
 use portico_sdk::{
-    Change, ChangeBatch, Customer, CustomerDraft, CustomerId, Installation, InstallationId, OrgId,
-    Organization, Timestamp,
+    CardMedia, Change, ChangeBatch, Customer, CustomerDraft, CustomerId, Installation,
+    InstallationId, OrgId, Organization, StoredCard, Timestamp,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
@@ -98,35 +98,91 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
 /// First byte of a framed customer record (a JSON record starts with `{`).
 const RECORD_FRAME: u8 = 0;
 
+/// The head of a framed customer record: every field of [`Customer`] but the card text, in a
+/// fixed order, as postcard (positional: a change of fields needs a new [`RECORD_FRAME`] value;
+/// [`enc_customer`] and [`dec_customer`] take `Customer` and `StoredCard` apart field by field
+/// and build them whole, so a field added to either fails to compile until it is handled here).
+#[derive(Serialize, serde::Deserialize)]
+struct Head {
+    id: CustomerId,
+    name: String,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    known_emails: Vec<String>,
+    known_phones: Vec<String>,
+    birthday: Option<String>,
+    note: Option<String>,
+    tags: Vec<String>,
+    card_name: String,
+    card_uid: String,
+    card_etag: String,
+    card_media: Vec<CardMedia>,
+    updated_at: Timestamp,
+    revision: u64,
+}
+
 /// Encodes a customer record. A record with a card is framed: [`RECORD_FRAME`], the length of
-/// a head as 4 little-endian bytes, the head (the record with an empty card text, as
-/// MessagePack with field names), then the card text as it is. Card texts are the bulk of a
-/// record and full of CR LF, which JSON would escape on every write and unescape on every read;
-/// framed, a read copies them, and the head decodes at a fraction of JSON's cost (strings are
-/// length-prefixed; named fields keep `serde(default)` and skipped fields working). A record
-/// without a card is plain JSON, as every record was before framing (both forms are read).
+/// the [`Head`] as 4 little-endian bytes, the head, then the card text as it is. Card texts are
+/// the bulk of a record and full of CR LF, which JSON would escape on every write and unescape
+/// on every read; framed, a read copies them, and the head decodes at a fraction of JSON's
+/// cost. A record without a card is plain JSON, as every record was before framing (both forms
+/// are read).
 fn enc_customer(c: &Customer) -> Result<Vec<u8>, StoreError> {
-    let Some(card) = &c.card else {
+    let Customer {
+        id,
+        name,
+        given_name,
+        family_name,
+        email,
+        phone,
+        known_emails,
+        known_phones,
+        birthday,
+        note,
+        tags,
+        card,
+        updated_at,
+        revision,
+    } = c;
+    let Some(StoredCard {
+        name: card_name,
+        uid: card_uid,
+        text,
+        etag: card_etag,
+        media: card_media,
+    }) = card
+    else {
         return enc(c);
     };
-    let head = Customer {
-        card: Some(portico_sdk::StoredCard {
-            text: String::new(),
-            name: card.name.clone(),
-            uid: card.uid.clone(),
-            etag: card.etag.clone(),
-            media: card.media.clone(),
-        }),
-        ..c.clone()
+    let head = Head {
+        id: id.clone(),
+        name: name.clone(),
+        given_name: given_name.clone(),
+        family_name: family_name.clone(),
+        email: email.clone(),
+        phone: phone.clone(),
+        known_emails: known_emails.clone(),
+        known_phones: known_phones.clone(),
+        birthday: birthday.clone(),
+        note: note.clone(),
+        tags: tags.clone(),
+        card_name: card_name.clone(),
+        card_uid: card_uid.clone(),
+        card_etag: card_etag.clone(),
+        card_media: card_media.clone(),
+        updated_at: *updated_at,
+        revision: *revision,
     };
-    let head = rmp_serde::to_vec_named(&head).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let head = postcard::to_allocvec(&head).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let len = u32::try_from(head.len())
         .map_err(|_| StoreError::Corrupt("customer record head over 4 GiB".into()))?;
-    let mut out = Vec::with_capacity(5 + head.len() + card.text.len());
+    let mut out = Vec::with_capacity(5 + head.len() + text.len());
     out.push(RECORD_FRAME);
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&head);
-    out.extend_from_slice(card.text.as_bytes());
+    out.extend_from_slice(text.as_bytes());
     Ok(out)
 }
 
@@ -139,16 +195,57 @@ fn dec_customer(b: &[u8]) -> Result<Customer, StoreError> {
     let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
     let len = usize::try_from(u32::from_le_bytes(*len)).map_err(|_| bad())?;
     let (head, text) = rest.split_at_checked(len).ok_or_else(bad)?;
-    let mut c: Customer =
-        rmp_serde::from_slice(head).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let card = c
-        .card
-        .as_mut()
-        .ok_or_else(|| StoreError::Corrupt("framed customer record without a card".into()))?;
-    card.text = std::str::from_utf8(text)
+    let (head, unread) = postcard::take_from_bytes::<Head>(head)
+        .map_err(|e| StoreError::Corrupt(format!("customer record head: {e}")))?;
+    if !unread.is_empty() {
+        return Err(StoreError::Corrupt(
+            "customer record head has trailing bytes".into(),
+        ));
+    }
+    let text = std::str::from_utf8(text)
         .map_err(|e| StoreError::Corrupt(format!("card text is not UTF-8: {e}")))?
         .to_owned();
-    Ok(c)
+    let Head {
+        id,
+        name,
+        given_name,
+        family_name,
+        email,
+        phone,
+        known_emails,
+        known_phones,
+        birthday,
+        note,
+        tags,
+        card_name,
+        card_uid,
+        card_etag,
+        card_media,
+        updated_at,
+        revision,
+    } = head;
+    Ok(Customer {
+        id,
+        name,
+        given_name,
+        family_name,
+        email,
+        phone,
+        known_emails,
+        known_phones,
+        birthday,
+        note,
+        tags,
+        card: Some(StoredCard {
+            name: card_name,
+            uid: card_uid,
+            text,
+            etag: card_etag,
+            media: card_media,
+        }),
+        updated_at,
+        revision,
+    })
 }
 
 fn get_customer_in(
@@ -1201,10 +1298,18 @@ mod tests {
             dec_customer(&bad_utf8),
             Err(StoreError::Corrupt(_))
         ));
-        let mut huge_len = b;
+        let mut huge_len = b.clone();
         huge_len[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(
             dec_customer(&huge_len),
+            Err(StoreError::Corrupt(_))
+        ));
+        // A head of the right length that is not a head.
+        let head_len = usize::try_from(u32::from_le_bytes([b[1], b[2], b[3], b[4]])).unwrap();
+        let mut garbage = b;
+        garbage[5..5 + head_len].fill(0xff);
+        assert!(matches!(
+            dec_customer(&garbage),
             Err(StoreError::Corrupt(_))
         ));
     }

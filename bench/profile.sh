@@ -8,10 +8,12 @@
 #   initial  PROPFIND Depth:1 (getetag, getcontenttype) + addressbook-multiget in batches of 100,
 #            three times (what carddav_bench.py's initial phase does)
 #   put      --puts updates with If-Match, one client (the harness's put phase at c=1)
+#   create   --puts new cards with If-None-Match: * (the harness's seed phase; cards with
+#            CATEGORIES join contact groups)
 # and dumps one profile per workload. callgrind counts instructions, so the figures repeat
-# whatever the load of the machine. Writes DIR/profile-{initial,put}.txt (callgrind_annotate,
+# whatever the load of the machine. Writes DIR/profile-{initial,put,create}.txt (callgrind_annotate,
 # exclusive and inclusive tops; DIR defaults to bench/results) and leaves the raw profiles in
-# $BENCH_WORK/callgrind.{initial,put}.out.
+# $BENCH_WORK/callgrind.{initial,put,create}.out.
 # (perf is the better tool where `perf stat -e instructions true` counts; on this machine it
 # does not.) env as for run.sh: CARGO_TARGET_DIR, BENCH_HARNESS, BENCH_WORK, PORTICO_SRC, and
 # PORTICO_BIN (a portico binary to profile instead of building one).
@@ -95,6 +97,19 @@ for h, i in todo:
 print(f"{len(todo)} PUTs under callgrind: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 ctl("--dump=put")
 ctl("-i", "off")
+# new cards (If-None-Match: *): half carry CATEGORIES, so most join a contact group whose card
+# is rewritten (the seeding path)
+n0 = len(m)
+ctl("-i", "on")
+t0 = time.perf_counter()
+for i in range(n0, n0 + int(puts)):
+    uid, text = gen_vcards.make_vcard(i, 42)
+    st, rh, body, dt = conn.request("PUT", base + uid + ".vcf", text,
+                                    {"Content-Type": cb.VCARD_CT, "If-None-Match": "*"})
+    assert st in (201, 204), (st, body[:200])
+print(f"{puts} new cards under callgrind: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+ctl("--dump=create")
+ctl("-i", "off")
 conn.close()
 EOF
 rc=$?
@@ -102,7 +117,7 @@ stop
 [ $rc = 0 ] || exit $rc
 for f in "$D"/callgrind.out*; do
   w="$(grep -m1 '^desc: Trigger:' "$f" | sed 's/.*[Dd]ump //; s/ .*//')"   # e.g. "initial"
-  case "$w" in *initial*) name=initial;; *put*) name=put;; *) continue;; esac
+  case "$w" in *initial*) name=initial;; *put*) name=put;; *create*) name=create;; *) continue;; esac
   # a dump taken while a thread sits in epoll_wait can carry a wrapped-around summary line;
   # the totals line (sum of all costs) is right, so use it
   t="$(grep -m1 '^totals:' "$f" | cut -d' ' -f2)"; [ -n "$t" ] && sed -i "s/^summary: .*/summary: $t/" "$f"

@@ -17,14 +17,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Opens the store and the key and builds the host. Async because a MongoDB store connects (and
-/// its client must live on the runtime that serves it).
-
 /// Threads each worker may use for blocking work. The only blocking work is the embedded
 /// store's write transactions, which redb runs one at a time, so more threads only wait on
 /// each other while each holds an allocator heap and a stack. With actix's default (512 across
 /// the workers) 16 concurrent PUTs ran the process at 24 threads; with this cap, 14.
 const BLOCKING_THREADS_PER_WORKER: usize = 4;
+
+/// Opens the store and the key and builds the host. Async because a MongoDB store connects (and
+/// its client must live on the runtime that serves it).
 pub async fn build(cfg: &Config, registry: Registry) -> anyhow::Result<Arc<Portico>> {
     // Every configured key is loaded and checked before anything else: a missing or malformed
     // one stops startup with the setting's name.

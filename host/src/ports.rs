@@ -68,6 +68,15 @@ impl CustomerDirectory for OrgDirectory {
             .await
             .map_err(store_err)
     }
+    async fn find_many_by_resource_name(
+        &self,
+        names: &[&str],
+    ) -> Result<Vec<Option<Customer>>, AppError> {
+        self.store
+            .find_customers_by_resource_names(&self.org, names)
+            .await
+            .map_err(store_err)
+    }
     async fn find_by_card_uid(&self, uid: &str) -> Result<Option<Customer>, AppError> {
         self.store
             .find_customer_by_card_uid(&self.org, uid)

@@ -14,6 +14,20 @@ pub trait CustomerDirectory: Send + Sync {
     async fn get(&self, id: &CustomerId) -> Result<Option<Customer>, AppError>;
     /// The customer whose [`Customer::resource_name`] is `name`.
     async fn find_by_resource_name(&self, name: &str) -> Result<Option<Customer>, AppError>;
+    /// [`CustomerDirectory::find_by_resource_name`] for several names at once: one entry per
+    /// name, in the same order (`None` where no customer has it; a name given twice is answered
+    /// twice). The host reads them in one store round trip, so an app answering a batch of
+    /// lookups (a CardDAV multiget, say) should prefer this to a loop. The default loops.
+    async fn find_many_by_resource_name(
+        &self,
+        names: &[&str],
+    ) -> Result<Vec<Option<Customer>>, AppError> {
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            out.push(self.find_by_resource_name(name).await?);
+        }
+        Ok(out)
+    }
     /// The customer whose stored card has this UID.
     async fn find_by_card_uid(&self, uid: &str) -> Result<Option<Customer>, AppError>;
     /// Up to `limit` customers in id order, starting after `after`.

@@ -627,3 +627,73 @@ async fn clients_that_edit_categories_edit_the_tags() {
     assert_eq!(tags(&s, "acme", &id).await, vec!["Staff"]);
     assert!(group_href(&b, "Staff").await.is_some());
 }
+
+#[tokio::test]
+async fn multigets_across_lookup_batches_answer_every_href_once_in_request_order() {
+    // The multiget looks hrefs up in batches (64 at a time, customers first, then groups among
+    // the rest): a request longer than several batches, with groups, missing cards, hrefs
+    // outside the book and repeats placed on and across batch boundaries, must still be
+    // answered href by href in the order asked, each resource once.
+    let s = TestServer::start().await;
+    let b = Book::install(&s, "acme").await;
+    let other = Book::install(&s, "globex").await;
+    let outsider = customer(&s, "globex", "Other Org", &["VIP"]).await;
+    for i in 0..140 {
+        let tags: &[&str] = match i % 3 {
+            0 => &["VIP"],
+            1 => &["Staff", "VIP"],
+            _ => &[],
+        };
+        customer(&s, "acme", &format!("Person {i:03}"), tags).await;
+    }
+    let mut hrefs: Vec<String> = listing(&b).await.into_iter().map(|(h, _)| h).collect();
+    assert_eq!(hrefs.len(), 142, "140 contacts and 2 groups");
+    hrefs.reverse();
+    let groups: Vec<String> = hrefs
+        .iter()
+        .filter(|h| h.contains(GROUP_PREFIX))
+        .cloned()
+        .collect();
+    let missing = b.card("nobody.vcf");
+    let foreign = other.card(&format!("{outsider}.vcf"));
+    let mut request = hrefs.clone();
+    request.insert(63, missing.clone());
+    request.insert(64, groups[0].clone());
+    request.insert(65, hrefs[0].clone()); // a repeat, one batch after its first
+    request.insert(127, foreign.clone());
+    request.insert(128, b.home());
+    request.push(groups[1].clone());
+    request.push(missing.clone());
+
+    let ms = b.report_ms(&b.book(), &multiget_body(&request, "")).await;
+    let mut expected: Vec<String> = Vec::new();
+    for h in &request {
+        if !expected.contains(h) {
+            expected.push(h.clone());
+        }
+    }
+    let got: Vec<String> = ms
+        .responses
+        .iter()
+        .map(|r| percent_decode(&r.href))
+        .collect();
+    assert_eq!(got, expected, "one response per href, in request order");
+    for r in &ms.responses {
+        let href = percent_decode(&r.href);
+        if href == missing || href == foreign || href == b.home() {
+            assert_eq!(r.status, Some(404), "{href}: {}", ms.body);
+            assert!(r.propstats.is_empty(), "no data for {href}");
+            continue;
+        }
+        let text = &r.ok(CARD, "address-data").text;
+        let (etag, get) = b.get_card(&href).await;
+        assert_eq!(&r.ok(DAV, "getetag").text, &etag, "{href}");
+        assert_eq!(text, &get, "multiget and GET agree for {href}");
+        let is_group = card_value(text, "X-ADDRESSBOOKSERVER-KIND").as_deref() == Some("group");
+        assert_eq!(is_group, groups.contains(&href), "{href}");
+    }
+    assert!(
+        !ms.body.contains("Other Org"),
+        "nothing of another organization"
+    );
+}

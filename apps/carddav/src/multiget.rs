@@ -9,14 +9,18 @@ use crate::listing::CHUNK_BYTES;
 use crate::props::{self, Env, StreamEnv};
 use crate::report::{card_propstats, load_media};
 use crate::respond;
-use crate::tree::{self, Resource};
+use crate::tree;
 use portico_sdk::bytes::Bytes;
 use portico_sdk::http::StatusCode;
 use portico_sdk::{async_trait, AppError, AppResponse, BodyStream};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 /// Multigets naming more hrefs than this are streamed.
 pub const STREAM_ABOVE: usize = 500;
+
+/// Hrefs looked up in one store read. DAVx5's multigets of 100 take two reads; the cards of a
+/// batch wait in [`Multiget`]'s queue (without their media pieces) while they are written out.
+const LOOKUP_BATCH: usize = 64;
 
 /// A multiget being answered, href by href.
 pub struct Multiget {
@@ -28,6 +32,8 @@ pub struct Multiget {
     /// The requested hrefs, in request order; `next` is the first not yet answered.
     requested: Vec<String>,
     next: usize,
+    /// Hrefs looked up but not yet answered, with what they name (`None`: 404).
+    pending: VecDeque<(String, Option<Card>)>,
     /// Hrefs already answered: one response per resource, however often (or in how many
     /// spellings) the client names it — duplicate hrefs in a multistatus abort some clients
     /// (Outlook CalDavSynchronizer).
@@ -51,6 +57,7 @@ impl Multiget {
             address_data,
             requested,
             next: 0,
+            pending: VecDeque::new(),
             answered: HashSet::new(),
             writer: Some(MultistatusWriter::begin()),
         }
@@ -72,52 +79,102 @@ impl Multiget {
     async fn answer_some(&mut self, w: &mut MultistatusWriter) -> Result<bool, AppError> {
         let stream = self.stream.clone();
         let env = stream.env();
-        let cx = stream.cx();
         let needs = props::needs_media(&self.request, self.address_data.as_ref());
-        while let Some(raw) = self.requested.get(self.next).cloned() {
-            self.next += 1;
-            // Any href outside this book — another installation, another organization, a
-            // collection — is answered 404 like a missing card, never with data.
-            let found = match self.base.as_ref().and_then(|b| b.normalize(&raw)) {
-                Some(rel) => {
-                    let segments: Vec<String> = rel.split('/').map(str::to_owned).collect();
-                    match tree::resolve(&segments) {
-                        Resource::Card(stem) => {
-                            match cx.customers.find_by_resource_name(&stem).await? {
-                                Some(c) => Some(Card::of(cx, c)),
-                                None => crate::groups::find(cx, &stem).await?,
-                            }
-                        }
-                        _ => None,
-                    }
+        loop {
+            if self.pending.is_empty() {
+                if self.next >= self.requested.len() {
+                    return Ok(true);
                 }
-                None => None,
-            };
-            match found {
-                Some(mut card) => {
-                    let href = env.hrefs.card(card.stem());
-                    if self.answered.insert(href.clone())
-                        && load_media(&env, &mut card, needs, w, &href).await?
-                    {
-                        let propstats =
-                            card_propstats(&env, &card, &self.request, self.address_data.as_ref());
-                        w.response(&href, &propstats);
-                    }
-                }
-                None => {
-                    let href = normalize_href(&raw, "/")
-                        .map(|p| format!("/{p}"))
-                        .unwrap_or(raw);
-                    if self.answered.insert(href.clone()) {
-                        w.response_status(&href, StatusCode::NOT_FOUND);
-                    }
-                }
+                self.look_up_batch(&stream).await?;
+                w.reserve(self.estimated_len());
             }
-            if w.buffered_len() >= CHUNK_BYTES {
-                return Ok(self.next >= self.requested.len());
+            while let Some((raw, found)) = self.pending.pop_front() {
+                match found {
+                    Some(mut card) => {
+                        let href = env.hrefs.card(card.stem());
+                        if self.answered.insert(href.clone())
+                            && load_media(&env, &mut card, needs, w, &href).await?
+                        {
+                            let propstats = card_propstats(
+                                &env,
+                                &card,
+                                &self.request,
+                                self.address_data.as_ref(),
+                            );
+                            w.response(&href, &propstats);
+                        }
+                    }
+                    None => {
+                        let href = normalize_href(&raw, "/")
+                            .map(|p| format!("/{p}"))
+                            .unwrap_or(raw);
+                        if self.answered.insert(href.clone()) {
+                            w.response_status(&href, StatusCode::NOT_FOUND);
+                        }
+                    }
+                }
+                if w.buffered_len() >= CHUNK_BYTES {
+                    return Ok(self.pending.is_empty() && self.next >= self.requested.len());
+                }
             }
         }
-        Ok(true)
+    }
+
+    /// About how many bytes the responses of `pending` take: the card text (escaped: a CR
+    /// becomes five bytes) when `address-data` was asked for, plus the href, properties and
+    /// tags around it.
+    fn estimated_len(&self) -> usize {
+        self.pending
+            .iter()
+            .map(|(_, card)| match card {
+                Some(c) if self.address_data.is_some() => c.full_len() + c.full_len() / 8 + 384,
+                Some(_) => 384,
+                None => 128,
+            })
+            .sum()
+    }
+
+    /// Looks up the next [`LOOKUP_BATCH`] requested hrefs into `pending`: one store read for
+    /// the customers among them, one more for the groups among the rest.
+    async fn look_up_batch(&mut self, stream: &StreamEnv) -> Result<(), AppError> {
+        let cx = stream.cx();
+        let end = (self.next + LOOKUP_BATCH).min(self.requested.len());
+        let batch = &mut self.requested[self.next..end];
+        self.next = end;
+        // Any href outside this book — another installation, another organization, a
+        // collection — is answered 404 like a missing card, never with data.
+        let stems: Vec<Option<String>> = batch
+            .iter()
+            .map(|raw| {
+                let rel = self.base.as_ref()?.normalize(raw)?;
+                tree::card_stem(&rel).map(str::to_owned)
+            })
+            .collect();
+        let names: Vec<&str> = stems.iter().flatten().map(String::as_str).collect();
+        let customers = cx.customers.find_many_by_resource_name(&names).await?;
+        let missing: Vec<&str> = names
+            .iter()
+            .zip(&customers)
+            .filter(|(_, c)| c.is_none())
+            .map(|(n, _)| *n)
+            .collect();
+        let groups = if missing.is_empty() {
+            Vec::new()
+        } else {
+            cx.groups.find_many_by_resource_name(&missing).await?
+        };
+        let (mut customers, mut groups) = (customers.into_iter(), groups.into_iter());
+        for (raw, stem) in batch.iter_mut().zip(&stems) {
+            let found = match stem {
+                Some(_) => match customers.next().flatten() {
+                    Some(c) => Some(Card::of(cx, c)),
+                    None => groups.next().flatten().map(|g| Card::of(cx, g)),
+                },
+                None => None,
+            };
+            self.pending.push_back((std::mem::take(raw), found));
+        }
+        Ok(())
     }
 }
 

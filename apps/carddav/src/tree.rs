@@ -51,6 +51,18 @@ pub fn resolve(segments: &[String]) -> Resource {
     }
 }
 
+/// The stem of the card `rel` names (a decoded path relative to the installation base), if it
+/// names one: the fast form of `resolve` giving [`Resource::Card`], without splitting into owned
+/// segments.
+pub fn card_stem(rel: &str) -> Option<&str> {
+    let mut parts = rel.split('/');
+    let (h, b, card) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || h != HOME || b != BOOK {
+        return None;
+    }
+    card.strip_suffix(CARD_EXT).filter(|stem| !stem.is_empty())
+}
+
 /// Hrefs (decoded absolute paths) below one installation base path.
 #[derive(Debug, Clone)]
 pub struct Hrefs {
@@ -115,6 +127,34 @@ mod tests {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect()
+    }
+
+    #[test]
+    fn card_stem_is_resolve_of_a_card() {
+        for rel in [
+            "addressbook/customers/a b.vcf",
+            "addressbook/customers/x.vcf/",
+            "addressbook/customers/.vcf",
+            "addressbook/customers/x.txt",
+            "addressbook//customers/x.vcf",
+            "addressbook/customers/",
+            "addressbook/customers",
+            "addressbook/other/x.vcf",
+            "principal/x.vcf",
+            "x.vcf",
+            "",
+            "addressbook/customers/a.vcf.vcf",
+            "addressbook/customers/ü/x.vcf",
+        ] {
+            // What the multiget did before: every '/'-separated part a segment, empty ones too.
+            let segments: Vec<String> = rel.split('/').map(str::to_owned).collect();
+            let expected = match resolve(&segments) {
+                Resource::Card(stem) => Some(stem),
+                _ => None,
+            };
+            assert_eq!(card_stem(rel).map(str::to_owned), expected, "{rel:?}");
+        }
+        assert_eq!(card_stem("addressbook/customers/a.vcf.vcf"), Some("a.vcf"));
     }
 
     #[test]

@@ -474,6 +474,59 @@ async fn uniqueness(store: &dyn Store, p: &str) {
         .await
         .unwrap()
         .is_none());
+    // Batched lookups: one answer per name, in order, a repeated name answered again, a freed
+    // name and a name held only in another organization answered `None`.
+    let plain = store
+        .create_customer(&a.id, draft("Plain"), Timestamp(3))
+        .await
+        .unwrap()
+        .done()
+        .unwrap();
+    let names = [
+        "apple-456",
+        "apple-123",
+        plain.id.as_str(),
+        "nobody",
+        "apple-456",
+    ];
+    let found = store
+        .find_customers_by_resource_names(&a.id, &names)
+        .await
+        .unwrap();
+    assert_eq!(
+        found
+            .iter()
+            .map(|f| f.as_ref().map(|x| x.id.clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            Some(c.id.clone()),
+            None,
+            Some(plain.id.clone()),
+            None,
+            Some(c.id.clone())
+        ],
+        "batched lookups answer each name in order, within the organization"
+    );
+    for (name, got) in names.iter().zip(&found) {
+        let one = store
+            .find_customer_by_resource_name(&a.id, name)
+            .await
+            .unwrap();
+        assert_eq!(got, &one, "a batched lookup returns what a single one does");
+    }
+    assert!(store
+        .find_customers_by_resource_names(&a.id, &[])
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .find_customers_by_resource_names(&b.id, &["apple-456", plain.id.as_str()])
+            .await
+            .unwrap(),
+        vec![None, None],
+        "no cross-org batched reads"
+    );
     store.delete_customer(&a.id, &c.id, None).await.unwrap();
     assert!(store
         .find_customer_by_resource_name(&a.id, "apple-456")

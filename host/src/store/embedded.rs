@@ -783,6 +783,27 @@ impl Store for EmbeddedStore {
         })
     }
 
+    async fn find_customers_by_resource_names(
+        &self,
+        org: &OrgId,
+        names: &[&str],
+    ) -> Result<Vec<Option<Customer>>, StoreError> {
+        // One read transaction and one opening of each table for the whole batch: a multiget
+        // of 100 cards paid for 200 table openings before.
+        self.read(|tx| {
+            let by_name = tx.open_table(NAMES).map_err(be)?;
+            let customers = tx.open_table(CUSTOMERS).map_err(be)?;
+            let mut out = Vec::with_capacity(names.len());
+            for name in names {
+                out.push(match get_str(&by_name, &key(org, name))? {
+                    Some(id) => get_customer_in(&customers, &key(org, &id))?,
+                    None => None,
+                });
+            }
+            Ok(out)
+        })
+    }
+
     async fn find_customer_by_card_uid(
         &self,
         org: &OrgId,

@@ -120,6 +120,20 @@ impl Store for MeteredStore {
             .store_op("find_customer_by_resource_name", t.elapsed());
         r
     }
+    async fn find_customers_by_resource_names(
+        &self,
+        org: &OrgId,
+        names: &[&str],
+    ) -> Result<Vec<Option<Customer>>, StoreError> {
+        let t = Instant::now();
+        let r = self
+            .inner
+            .find_customers_by_resource_names(org, names)
+            .await;
+        self.metrics
+            .store_op("find_customers_by_resource_names", t.elapsed());
+        r
+    }
     async fn find_customer_by_card_uid(
         &self,
         org: &OrgId,

@@ -112,6 +112,19 @@ pub trait Store: Send + Sync + 'static {
         org: &OrgId,
         name: &str,
     ) -> Result<Option<Customer>, StoreError>;
+    /// [`Store::find_customer_by_resource_name`] for each of `names`, in order, in one read
+    /// (one transaction, one query) where the store can. The default loops.
+    async fn find_customers_by_resource_names(
+        &self,
+        org: &OrgId,
+        names: &[&str],
+    ) -> Result<Vec<Option<Customer>>, StoreError> {
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            out.push(self.find_customer_by_resource_name(org, name).await?);
+        }
+        Ok(out)
+    }
     /// The customer whose stored card has this UID.
     async fn find_customer_by_card_uid(
         &self,

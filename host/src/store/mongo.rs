@@ -1276,6 +1276,29 @@ impl Store for MongoStore {
         d.map(|d| decode("customers", d)).transpose()
     }
 
+    async fn find_customers_by_resource_names(
+        &self,
+        org: &OrgId,
+        names: &[&str],
+    ) -> Result<Vec<Option<Customer>>, StoreError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One query on the (org, resource_name) index for the whole batch, matched back to the
+        // names here (MongoDB returns the documents in no particular order).
+        let mut cur = self
+            .customers
+            .find(doc! { "org": org.as_str(), "resource_name": { "$in": names.to_vec() } })
+            .await
+            .map_err(map_err)?;
+        let mut found: HashMap<String, Customer> = HashMap::with_capacity(names.len());
+        while cur.advance().await.map_err(map_err)? {
+            let c: Customer = decode("customers", cur.deserialize_current().map_err(map_err)?)?;
+            found.insert(c.resource_name().to_owned(), c);
+        }
+        Ok(names.iter().map(|n| found.get(*n).cloned()).collect())
+    }
+
     async fn find_customer_by_card_uid(
         &self,
         org: &OrgId,

@@ -358,11 +358,8 @@ fn escape(s: &str, attr: bool, out: &mut String) {
     let bytes = s.as_bytes();
     let mut run_start = 0;
     let mut i = 0;
-    while let Some(skip) = bytes
-        .get(i..)
-        .and_then(|rest| rest.iter().position(|&b| table[usize::from(b)]))
-    {
-        i += skip;
+    while let Some(at) = next_flagged(bytes, i, attr, table) {
+        i = at;
         let (replacement, width) = match bytes[i] {
             b'&' => ("&amp;", 1),
             b'<' => ("&lt;", 1),
@@ -388,6 +385,46 @@ fn escape(s: &str, attr: bool, out: &mut String) {
         run_start = i;
     }
     out.push_str(s.get(run_start..).unwrap_or(""));
+}
+
+/// The index of the first byte at or after `from` that `table` flags (the table of
+/// [`needs_escape`] for `attr`). Eight bytes at a time: a word is looked at byte by byte only if
+/// it holds a byte below 0x20, `&`, `<`, `>`, `0xEF`, or (for attributes) `"` — the only bytes
+/// the tables can flag — so the long plain runs of a card cost a few instructions per word.
+fn next_flagged(bytes: &[u8], from: usize, attr: bool, table: &[bool; 256]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // True when some byte of `v` is zero (exact as a whole-word test).
+    fn has_zero(v: u64) -> bool {
+        v.wrapping_sub(ONES) & !v & HIGH != 0
+    }
+    let scan = |from: usize, to: usize| {
+        bytes
+            .get(from..to)?
+            .iter()
+            .position(|&b| table[usize::from(b)])
+            .map(|p| from + p)
+    };
+    let mut i = from;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(word);
+        let w = u64::from_le_bytes(le);
+        // Some byte < 0x20 (exact as a whole-word test for bounds up to 0x80); `<` and `>`
+        // (0x3C, 0x3E) are the bytes that equal 0x3E once bit 1 is set.
+        let candidate = (w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0)
+            || has_zero(w ^ (ONES * u64::from(b'&')))
+            || has_zero((w | (ONES * 0x02)) ^ (ONES * u64::from(b'>')))
+            || has_zero(w ^ (ONES * 0xef))
+            || (attr && has_zero(w ^ (ONES * u64::from(b'"'))));
+        if candidate {
+            if let Some(at) = scan(i, i + 8) {
+                return Some(at);
+            }
+        }
+        i += 8;
+    }
+    scan(i, bytes.len())
 }
 
 /// [`escape_text`] into a new string.
@@ -644,6 +681,27 @@ mod proptests {
             let text = parsed.root_element().text().unwrap_or("");
             prop_assert_eq!(text, expected.as_str());
             prop_assert_eq!(parsed.root_element().attribute("t"), Some(expected.as_str()));
+        }
+
+        /// The word-at-a-time scan finds exactly the bytes a byte-at-a-time scan finds, from
+        /// any starting point (strings rich in the flagged bytes, and any string).
+        #[test]
+        fn word_scan_agrees_with_byte_scan(
+            s in prop_oneof![
+                "[a-z&<>=?\"'\r\n\t\u{1}\u{1f}\u{7f}\u{fffe}\u{ffff}\u{fffd}\u{efff}é ]{0,80}",
+                any::<String>(),
+            ],
+            attr in any::<bool>(),
+            from in 0usize..16,
+        ) {
+            let table = if attr { &ATTR_TABLE } else { &TEXT_TABLE };
+            let bytes = s.as_bytes();
+            let from = from.min(bytes.len());
+            let expected = bytes[from..]
+                .iter()
+                .position(|&b| needs_escape(b, attr))
+                .map(|p| from + p);
+            prop_assert_eq!(next_flagged(bytes, from, attr, table), expected);
         }
 
         /// Arbitrary bytes never panic the parser.

@@ -13,15 +13,24 @@ pub enum IdError {
     Character,
 }
 
+/// The bytes an id may hold: `A-Z a-z 0-9 - _ .` (one lookup per byte; ids are read with every
+/// stored record).
+const ID_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.');
+        b += 1;
+    }
+    t
+};
+
 fn check_id(s: &str) -> Result<(), IdError> {
     if s.is_empty() || s.len() > 128 {
         return Err(IdError::Length);
     }
-    if s.starts_with('.')
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
+    if s.starts_with('.') || !s.bytes().all(|b| ID_BYTES[usize::from(b)]) {
         return Err(IdError::Character);
     }
     Ok(())
@@ -67,7 +76,8 @@ macro_rules! id_type {
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(d)?;
-                Self::parse(&s).map_err(serde::de::Error::custom)
+                check_id(&s).map_err(serde::de::Error::custom)?;
+                Ok($name(s))
             }
         }
     };
@@ -148,7 +158,25 @@ mod tests {
     }
 
     #[test]
+    fn every_byte_is_judged_as_the_rule_says() {
+        for b in 0..=255u8 {
+            let allowed = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+            let s = format!("x{}", char::from(b));
+            assert_eq!(CustomerId::parse(&s).is_ok(), allowed, "byte {b:#04x}");
+        }
+        assert_eq!(CustomerId::parse(".x"), Err(IdError::Character));
+        assert_eq!(CustomerId::parse("x\u{e9}"), Err(IdError::Character));
+    }
+
+    #[test]
     fn deserialize_validates() {
+        for (json, ok) in [("\"A-z_0.9\"", true), ("\".x\"", false), ("\"\"", false)] {
+            let r: Result<OrgId, _> = serde_json::from_str(json);
+            assert_eq!(r.is_ok(), ok, "{json}");
+            if let Ok(id) = r {
+                assert_eq!(id.as_str(), "A-z_0.9");
+            }
+        }
         let ok: Result<CustomerId, _> = serde_json::from_str("\"c1\"");
         assert!(ok.is_ok());
         let bad: Result<CustomerId, _> = serde_json::from_str("\"a b\"");

@@ -252,10 +252,12 @@ impl KnownProp {
 
     /// Recognises a known property by namespace and local name (never by prefix).
     pub fn from_name(name: &PropName) -> Option<KnownProp> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|p| p.qualified() == (name.ns.as_str(), name.local.as_str()))
+        // Local name first: it tells most of them apart by its length alone (every CardDAV
+        // property shares one of two namespaces). Called for each property of each card.
+        Self::ALL.iter().copied().find(|p| {
+            let (ns, local) = p.qualified();
+            local == name.local && ns == name.ns
+        })
     }
 }
 

@@ -91,13 +91,12 @@ pub fn parse_xml_with<'a>(body: &'a [u8], limits: &XmlLimits) -> Result<Document
 /// Case-insensitive search for `<!DOCTYPE` or `<!ENTITY`.
 fn contains_declaration(bytes: &[u8]) -> bool {
     const NEEDLES: [&[u8]; 2] = [b"<!doctype", b"<!entity"];
-    bytes.windows(2).enumerate().any(|(i, w)| {
-        w == b"<!"
-            && NEEDLES.iter().any(|n| {
-                bytes
-                    .get(i..i + n.len())
-                    .is_some_and(|s| s.eq_ignore_ascii_case(n))
-            })
+    memchr::memmem::find_iter(bytes, b"<!").any(|i| {
+        NEEDLES.iter().any(|n| {
+            bytes
+                .get(i..i + n.len())
+                .is_some_and(|s| s.eq_ignore_ascii_case(n))
+        })
     })
 }
 
@@ -115,13 +114,10 @@ fn check_nesting(bytes: &[u8], max_depth: usize) -> Result<(), DavError> {
     let rest = |i: usize| bytes.get(i..).unwrap_or(&[]);
     // Index just past the first occurrence of `needle` at or after `from` (or the end).
     let skip_past = |from: usize, needle: &[u8]| {
-        rest(from)
-            .windows(needle.len())
-            .position(|w| w == needle)
-            .map_or(bytes.len(), |p| from + p + needle.len())
+        memchr::memmem::find(rest(from), needle).map_or(bytes.len(), |p| from + p + needle.len())
     };
     while i < bytes.len() {
-        let Some(p) = rest(i).iter().position(|&b| b == b'<') else {
+        let Some(p) = memchr::memchr(b'<', rest(i)) else {
             break;
         };
         i += p;
@@ -702,6 +698,19 @@ mod proptests {
                 .position(|&b| needs_escape(b, attr))
                 .map(|p| from + p);
             prop_assert_eq!(next_flagged(bytes, from, attr, table), expected);
+        }
+
+        /// The declaration scan finds `<!DOCTYPE` / `<!ENTITY` in any letter case exactly
+        /// where a plain window-by-window search does.
+        #[test]
+        fn declaration_scan_agrees_with_a_plain_search(
+            s in "(<|!|<!|doc|DOC|type|TYPE|ent|ENT|ity|ITY|<!DOCTYPE|<!entity|<!en|x| ){0,24}",
+        ) {
+            let bytes = s.as_bytes();
+            let plain = [&b"<!doctype"[..], b"<!entity"].iter().any(|n| {
+                bytes.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+            });
+            prop_assert_eq!(contains_declaration(bytes), plain);
         }
 
         /// Arbitrary bytes never panic the parser.

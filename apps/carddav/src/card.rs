@@ -14,12 +14,13 @@ use std::borrow::Cow;
 pub struct Card {
     /// The customer.
     pub customer: Customer,
-    /// The card text as stored (or rendered as vCard 3.0); without its media pieces unless
-    /// [`Card::whole`].
-    pub text: String,
-    /// Strong ETag of the whole card (the bytes the client wrote).
-    pub etag: String,
-    /// True when `text` is the whole card: it has no media pieces, or they were loaded.
+    /// The text when it is not the stored card's text as it is: a rendering (no client wrote a
+    /// card), or the stored text with its media pieces put back. `None` serves the stored text
+    /// without copying it.
+    own_text: Option<String>,
+    /// The ETag of a rendering (a stored card carries its own).
+    own_etag: Option<String>,
+    /// True when [`Card::text`] is the whole card: it has no media pieces, or they were loaded.
     pub whole: bool,
 }
 
@@ -28,12 +29,11 @@ impl Card {
     pub fn of(cx: &AppContext, customer: Customer) -> Card {
         match &customer.card {
             Some(stored) => {
-                let (text, etag) = (stored.text.clone(), stored.etag.clone());
                 let whole = stored.media.is_empty();
                 Card {
                     customer,
-                    text,
-                    etag,
+                    own_text: None,
+                    own_etag: None,
                     whole,
                 }
             }
@@ -48,11 +48,30 @@ impl Card {
                 let etag = vcard::etag(&text);
                 Card {
                     customer,
-                    text,
-                    etag,
+                    own_text: Some(text),
+                    own_etag: Some(etag),
                     whole: true,
                 }
             }
+        }
+    }
+
+    /// The card text as stored (or rendered as vCard 3.0); without its media pieces unless
+    /// [`Card::whole`].
+    pub fn text(&self) -> &str {
+        match (&self.own_text, &self.customer.card) {
+            (Some(text), _) => text,
+            (None, Some(stored)) => &stored.text,
+            (None, None) => "", // not built: `of` renders every card without a stored one
+        }
+    }
+
+    /// Strong ETag of the whole card (the bytes the client wrote, or of the rendering).
+    pub fn etag(&self) -> &str {
+        match (&self.own_etag, &self.customer.card) {
+            (Some(etag), _) => etag,
+            (None, Some(stored)) => &stored.etag,
+            (None, None) => "",
         }
     }
 
@@ -75,7 +94,7 @@ impl Card {
                 .map(|(m, p)| (m.offset as usize, p.as_str())),
         )
         .ok_or_else(|| damaged(stored))?;
-        self.text = text;
+        self.own_text = Some(text);
         self.whole = true;
         Ok(())
     }
@@ -84,7 +103,7 @@ impl Card {
     pub fn full_len(&self) -> usize {
         match &self.customer.card {
             Some(stored) if !self.whole => stored.full_len(),
-            _ => self.text.len(),
+            _ => self.text().len(),
         }
     }
 
@@ -96,12 +115,12 @@ impl Card {
     /// The text in the requested version, with the ETag of exactly those bytes.
     pub fn in_version(&self, version: Option<VCardVersion>) -> (Cow<'_, str>, Cow<'_, str>) {
         match version {
-            Some(v) if v != vcard::version_of(&self.text) => {
-                let converted = vcard::convert(&self.text, v).into_owned();
+            Some(v) if v != vcard::version_of(self.text()) => {
+                let converted = vcard::convert(self.text(), v).into_owned();
                 let etag = vcard::etag(&converted);
                 (Cow::Owned(converted), Cow::Owned(etag))
             }
-            _ => (Cow::Borrowed(&self.text), Cow::Borrowed(&self.etag)),
+            _ => (Cow::Borrowed(self.text()), Cow::Borrowed(self.etag())),
         }
     }
 

@@ -580,7 +580,7 @@ pub async fn delete(
     req: &AppRequest,
 ) -> Result<AppResponse, AppError> {
     let cx = env.cx;
-    if evaluate(req, Some(&group.etag), false) != Preconditions::Pass {
+    if evaluate(req, Some(group.etag()), false) != Preconditions::Pass {
         return Ok(precondition_failed());
     }
     let record = &group.customer;

@@ -153,7 +153,7 @@ impl Listing {
                 if filter_needs_media(filter) && !load_media(env, card, true, w, &href).await? {
                     return Ok(Step::Skip);
                 }
-                let parsed = vcard::properties(&card.text).unwrap_or_default();
+                let parsed = vcard::properties(card.text()).unwrap_or_default();
                 if !filter.matches(&Subject(parsed)) {
                     return Ok(Step::Skip);
                 }

@@ -37,7 +37,9 @@ pub struct Multiget {
     /// Hrefs already answered: one response per resource, however often (or in how many
     /// spellings) the client names it — duplicate hrefs in a multistatus abort some clients
     /// (Outlook CalDavSynchronizer).
-    answered: HashSet<String>,
+    /// (foldhash: randomly seeded, so hrefs chosen to collide cannot be, and several times
+    /// cheaper than SipHash on hrefs of 60-odd bytes; a multiget of 100 hashed each twice.)
+    answered: HashSet<String, foldhash::fast::RandomState>,
     writer: Option<MultistatusWriter>,
 }
 
@@ -58,7 +60,7 @@ impl Multiget {
             requested,
             next: 0,
             pending: VecDeque::new(),
-            answered: HashSet::new(),
+            answered: HashSet::default(),
             writer: Some(MultistatusWriter::begin()),
         }
     }
@@ -92,24 +94,26 @@ impl Multiget {
                 match found {
                     Some(mut card) => {
                         let href = env.hrefs.card(card.stem());
-                        if self.answered.insert(href.clone())
-                            && load_media(&env, &mut card, needs, w, &href).await?
-                        {
-                            let propstats = card_propstats(
-                                &env,
-                                &card,
-                                &self.request,
-                                self.address_data.as_ref(),
-                            );
-                            w.response(&href, &propstats);
+                        if !self.answered.contains(&href) {
+                            if load_media(&env, &mut card, needs, w, &href).await? {
+                                let propstats = card_propstats(
+                                    &env,
+                                    &card,
+                                    &self.request,
+                                    self.address_data.as_ref(),
+                                );
+                                w.response(&href, &propstats);
+                            }
+                            self.answered.insert(href);
                         }
                     }
                     None => {
                         let href = normalize_href(&raw, "/")
                             .map(|p| format!("/{p}"))
                             .unwrap_or(raw);
-                        if self.answered.insert(href.clone()) {
+                        if !self.answered.contains(&href) {
                             w.response_status(&href, StatusCode::NOT_FOUND);
+                            self.answered.insert(href);
                         }
                     }
                 }

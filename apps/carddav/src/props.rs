@@ -282,7 +282,7 @@ pub fn value(
         MaxResourceSize => PropValue::Text(MAX_RESOURCE_SIZE.to_string()),
         SyncToken => PropValue::Text(env.sync_token()),
         GetCtag => PropValue::Text(sync_token::ctag(env.seq, env.group_seq)),
-        GetEtag => PropValue::Text(card?.etag.clone()),
+        GetEtag => PropValue::Text(card?.etag().to_owned()),
         GetContentType => PropValue::Text("text/vcard; charset=utf-8".to_owned()),
         GetContentLength => PropValue::Text(card?.full_len().to_string()),
         GetLastModified => PropValue::Text(card?.last_modified()),

@@ -265,7 +265,7 @@ pub async fn put(env: &Env<'_>, stem: &str, req: &AppRequest) -> Result<AppRespo
     }
     let existing = dir.find_by_resource_name(stem).await?;
     let current = existing.clone().map(|c| Card::of(env.cx, c));
-    if evaluate(req, current.as_ref().map(|c| c.etag.as_str()), false) != Preconditions::Pass {
+    if evaluate(req, current.as_ref().map(|c| c.etag()), false) != Preconditions::Pass {
         return Ok(respond::status(
             StatusCode::PRECONDITION_FAILED,
             "precondition failed",
@@ -342,7 +342,7 @@ pub async fn delete(env: &Env<'_>, stem: &str, req: &AppRequest) -> Result<AppRe
         return Ok(respond::status(StatusCode::NOT_FOUND, "no such card"));
     };
     let card = Card::of(env.cx, existing);
-    if evaluate(req, Some(&card.etag), false) != Preconditions::Pass {
+    if evaluate(req, Some(card.etag()), false) != Preconditions::Pass {
         return Ok(respond::status(
             StatusCode::PRECONDITION_FAILED,
             "precondition failed",

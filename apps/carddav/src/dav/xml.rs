@@ -379,48 +379,58 @@ fn escape(s: &str, attr: bool, out: &mut String) {
         out.push_str(replacement);
         i += width;
         run_start = i;
+        // In text the LF of a CRLF is copied as it is: start the next scan after it, or the
+        // word holding it would be looked at byte by byte on every line of a card.
+        if !attr && bytes.get(i) == Some(&b'\n') {
+            i += 1;
+        }
     }
     out.push_str(s.get(run_start..).unwrap_or(""));
 }
 
 /// The index of the first byte at or after `from` that `table` flags (the table of
-/// [`needs_escape`] for `attr`). Eight bytes at a time: a word is looked at byte by byte only if
-/// it holds a byte below 0x20, `&`, `<`, `>`, `0xEF`, or (for attributes) `"` — the only bytes
-/// the tables can flag — so the long plain runs of a card cost a few instructions per word.
+/// [`needs_escape`] for `attr`). Eight bytes at a time: a mask marks the bytes of a word below
+/// 0x20, `&`, `<`, `>`, `0xEF` and (for attributes) `"`, the only bytes the tables can flag,
+/// and its lowest set bit is the first such byte (exact: the borrows of these tests only run
+/// upwards). That byte is checked against the table (in text, tab and line feed are marked but
+/// not flagged), so the plain runs of a card cost a few instructions per word.
 fn next_flagged(bytes: &[u8], from: usize, attr: bool, table: &[bool; 256]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    // True when some byte of `v` is zero (exact as a whole-word test).
-    fn has_zero(v: u64) -> bool {
-        v.wrapping_sub(ONES) & !v & HIGH != 0
+    // The high bit of each byte of `v` that is zero (exact up to the lowest one).
+    fn zero_bytes(v: u64) -> u64 {
+        v.wrapping_sub(ONES) & !v
     }
-    let scan = |from: usize, to: usize| {
-        bytes
-            .get(from..to)?
-            .iter()
-            .position(|&b| table[usize::from(b)])
-            .map(|p| from + p)
-    };
     let mut i = from;
     while let Some(word) = bytes.get(i..i + 8) {
         let mut le = [0u8; 8];
         le.copy_from_slice(word);
         let w = u64::from_le_bytes(le);
-        // Some byte < 0x20 (exact as a whole-word test for bounds up to 0x80); `<` and `>`
-        // (0x3C, 0x3E) are the bytes that equal 0x3E once bit 1 is set.
-        let candidate = (w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0)
-            || has_zero(w ^ (ONES * u64::from(b'&')))
-            || has_zero((w | (ONES * 0x02)) ^ (ONES * u64::from(b'>')))
-            || has_zero(w ^ (ONES * 0xef))
-            || (attr && has_zero(w ^ (ONES * u64::from(b'"'))));
-        if candidate {
-            if let Some(at) = scan(i, i + 8) {
-                return Some(at);
-            }
+        // Bytes below 0x20; `&`; `<` and `>` (0x3C, 0x3E: the bytes that are 0x3E with bit 1
+        // set); the lead byte 0xEF.
+        let mut marks = (w.wrapping_sub(ONES * 0x20) & !w)
+            | zero_bytes(w ^ (ONES * u64::from(b'&')))
+            | zero_bytes((w | (ONES * 0x02)) ^ (ONES * u64::from(b'>')))
+            | zero_bytes(w ^ (ONES * 0xef));
+        if attr {
+            marks |= zero_bytes(w ^ (ONES * u64::from(b'"')));
         }
-        i += 8;
+        marks &= HIGH;
+        if marks == 0 {
+            i += 8;
+            continue;
+        }
+        let at = i + (marks.trailing_zeros() / 8) as usize;
+        if bytes.get(at).is_some_and(|&b| table[usize::from(b)]) {
+            return Some(at);
+        }
+        i = at + 1;
     }
-    scan(i, bytes.len())
+    bytes
+        .get(i..)?
+        .iter()
+        .position(|&b| table[usize::from(b)])
+        .map(|p| i + p)
 }
 
 /// [`escape_text`] into a new string.

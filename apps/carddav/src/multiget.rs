@@ -37,8 +37,8 @@ pub struct Multiget {
     /// Hrefs already answered: one response per resource, however often (or in how many
     /// spellings) the client names it — duplicate hrefs in a multistatus abort some clients
     /// (Outlook CalDavSynchronizer).
-    /// (foldhash: randomly seeded, so hrefs chosen to collide cannot be, and several times
-    /// cheaper than SipHash on hrefs of 60-odd bytes; a multiget of 100 hashed each twice.)
+    /// (foldhash: seeded at random per process, so a client cannot pick hrefs that collide,
+    /// and several times cheaper than SipHash on hrefs of 60-odd bytes.)
     answered: HashSet<String, foldhash::fast::RandomState>,
     writer: Option<MultistatusWriter>,
 }

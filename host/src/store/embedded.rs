@@ -202,9 +202,18 @@ fn dec_customer(b: &[u8]) -> Result<Customer, StoreError> {
             "customer record head has trailing bytes".into(),
         ));
     }
-    let text = std::str::from_utf8(text)
-        .map_err(|e| StoreError::Corrupt(format!("card text is not UTF-8: {e}")))?
-        .to_owned();
+    // simdutf8 checks a card of a kilobyte several times faster than `str::from_utf8`; on
+    // failure the standard check says where.
+    let text = match simdutf8::basic::from_utf8(text) {
+        Ok(t) => t.to_owned(),
+        Err(_) => {
+            let e = std::str::from_utf8(text).err();
+            return Err(StoreError::Corrupt(format!(
+                "card text is not UTF-8: {}",
+                e.map_or_else(|| "invalid".to_owned(), |e| e.to_string())
+            )));
+        }
+    };
     let Head {
         id,
         name,

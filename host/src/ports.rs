@@ -3,8 +3,8 @@
 use crate::store::{Outcome, Store, StoreError};
 use async_trait::async_trait;
 use portico_sdk::{
-    AppError, ChangeBatch, Clock, Customer, CustomerDirectory, CustomerDraft, CustomerId,
-    Installation, InstallationPort, OrgId,
+    AppError, CardRecord, ChangeBatch, Clock, Customer, CustomerDirectory, CustomerDraft,
+    CustomerId, Installation, InstallationPort, OrgId,
 };
 use std::sync::Arc;
 
@@ -90,6 +90,25 @@ impl CustomerDirectory for OrgDirectory {
     ) -> Result<Vec<Customer>, AppError> {
         self.store
             .list_customers(&self.org, after, limit)
+            .await
+            .map_err(store_err)
+    }
+    async fn list_cards(
+        &self,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CardRecord>, AppError> {
+        self.store
+            .list_customer_cards(&self.org, after, limit)
+            .await
+            .map_err(store_err)
+    }
+    async fn find_cards_by_resource_name(
+        &self,
+        names: &[&str],
+    ) -> Result<Vec<Option<CardRecord>>, AppError> {
+        self.store
+            .find_customer_cards_by_resource_names(&self.org, names)
             .await
             .map_err(store_err)
     }

@@ -88,9 +88,9 @@ pub use async_trait::async_trait;
 pub use error::{AppError, ErrorKind};
 pub use ids::{CustomerId, IdError, InstallationId, OrgId};
 pub use model::{
-    normalize_birthday, plan_card_media, Account, BirthdayError, CardMedia, Change, ChangeBatch,
-    Customer, CustomerDraft, Installation, InstallationStatus, MediaPlan, Organization, StoredCard,
-    Timestamp, APPLE_OMIT_YEAR,
+    normalize_birthday, plan_card_media, Account, BirthdayError, CardMedia, CardRecord, Change,
+    ChangeBatch, Customer, CustomerDraft, Installation, InstallationStatus, MediaPlan,
+    Organization, StoredCard, StoredCardRecord, Timestamp, APPLE_OMIT_YEAR,
 };
 pub use ports::{Clock, CustomerDirectory, EventSink, InstallationPort, SecretBox, SystemClock};
 pub use request::{AppRequest, AppResponse, BodyStream};

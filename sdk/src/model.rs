@@ -277,6 +277,83 @@ impl Customer {
     }
 }
 
+/// A customer as a card listing or lookup needs it ([`crate::CustomerDirectory::list_cards`],
+/// [`crate::CustomerDirectory::find_cards_by_resource_name`]): when a client has written the
+/// card, only the card and the record's identity, so a store can skip decoding the customer's
+/// other fields; otherwise the whole customer, from which the app renders the card.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CardRecord {
+    /// The customer has a stored card.
+    Stored(StoredCardRecord),
+    /// No client has written a card: the whole record (boxed: it is the larger variant by far).
+    Unwritten(Box<Customer>),
+}
+
+/// A customer's stored card with what identifies the record (see [`CardRecord::Stored`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCardRecord {
+    /// The customer's id.
+    pub id: CustomerId,
+    /// The card as last written.
+    pub card: StoredCard,
+    /// When the record last changed ([`Customer::updated_at`]).
+    pub updated_at: Timestamp,
+    /// The record's revision ([`Customer::revision`]).
+    pub revision: u64,
+}
+
+impl From<Customer> for CardRecord {
+    fn from(c: Customer) -> Self {
+        match c.card {
+            Some(card) => CardRecord::Stored(StoredCardRecord {
+                id: c.id,
+                card,
+                updated_at: c.updated_at,
+                revision: c.revision,
+            }),
+            None => CardRecord::Unwritten(Box::new(c)),
+        }
+    }
+}
+
+impl CardRecord {
+    /// The customer's id.
+    pub fn id(&self) -> &CustomerId {
+        match self {
+            CardRecord::Stored(s) => &s.id,
+            CardRecord::Unwritten(c) => &c.id,
+        }
+    }
+    /// The resource name clients see ([`Customer::resource_name`]).
+    pub fn resource_name(&self) -> &str {
+        match self {
+            CardRecord::Stored(s) => &s.card.name,
+            CardRecord::Unwritten(c) => c.id.as_str(),
+        }
+    }
+    /// The stored card, if a client wrote one.
+    pub fn card(&self) -> Option<&StoredCard> {
+        match self {
+            CardRecord::Stored(s) => Some(&s.card),
+            CardRecord::Unwritten(_) => None,
+        }
+    }
+    /// When the record last changed.
+    pub fn updated_at(&self) -> Timestamp {
+        match self {
+            CardRecord::Stored(s) => s.updated_at,
+            CardRecord::Unwritten(c) => c.updated_at,
+        }
+    }
+    /// The record's revision.
+    pub fn revision(&self) -> u64 {
+        match self {
+            CardRecord::Stored(s) => s.revision,
+            CardRecord::Unwritten(c) => c.revision,
+        }
+    }
+}
+
 fn dedup_chain<'a>(first: Option<&'a str>, rest: &'a [String]) -> Vec<&'a str> {
     let mut out: Vec<&str> = Vec::with_capacity(rest.len() + 1);
     for v in first.into_iter().chain(rest.iter().map(String::as_str)) {

@@ -2,7 +2,8 @@
 //! secrets and installation state, to the installation) the request belongs to, so an app cannot
 //! reach another tenant's data by construction.
 use crate::{
-    AppError, ChangeBatch, Customer, CustomerDraft, CustomerId, Installation, Secret, Timestamp,
+    AppError, CardRecord, ChangeBatch, Customer, CustomerDraft, CustomerId, Installation, Secret,
+    Timestamp,
 };
 use async_trait::async_trait;
 
@@ -36,6 +37,35 @@ pub trait CustomerDirectory: Send + Sync {
         after: Option<&CustomerId>,
         limit: usize,
     ) -> Result<Vec<Customer>, AppError>;
+    /// [`CustomerDirectory::list`] as card records: the same customers in the same order, each
+    /// as [`CardRecord::from`] would make it. For serving cards (a CardDAV listing), where the
+    /// host reads stored cards without decoding the customers' other fields. The default
+    /// converts [`CustomerDirectory::list`].
+    async fn list_cards(
+        &self,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CardRecord>, AppError> {
+        Ok(self
+            .list(after, limit)
+            .await?
+            .into_iter()
+            .map(CardRecord::from)
+            .collect())
+    }
+    /// [`CustomerDirectory::find_many_by_resource_name`] as card records (see
+    /// [`CustomerDirectory::list_cards`]). The default converts its answer.
+    async fn find_cards_by_resource_name(
+        &self,
+        names: &[&str],
+    ) -> Result<Vec<Option<CardRecord>>, AppError> {
+        Ok(self
+            .find_many_by_resource_name(names)
+            .await?
+            .into_iter()
+            .map(|c| c.map(CardRecord::from))
+            .collect())
+    }
     /// How many customers the organization has.
     async fn count(&self) -> Result<u64, AppError>;
     /// Creates a customer. [`crate::ErrorKind::Conflict`] if the id, the card's resource name or

@@ -528,7 +528,10 @@ impl CardDavApp {
                     let resp = write::delete(&env, stem, req).await?;
                     if resp.status == StatusCode::NO_CONTENT {
                         // The contact leaves its groups.
-                        crate::groups::customer_deleted(cx, &c.customer).await?;
+                        // `c` was read whole above (`Card::of`), so it has its customer.
+                        if let Some(gone) = c.customer() {
+                            crate::groups::customer_deleted(cx, gone).await?;
+                        }
                     }
                     Ok(resp)
                 }

@@ -6,14 +6,16 @@
 //! properties), [`Card::load`] reads them from the store and puts them back, for GET and for
 //! `address-data`.
 use crate::vcard::{self, VCardVersion};
-use portico_sdk::{AppContext, AppError, Customer, CustomerId, StoredCard};
+use portico_sdk::{
+    AppContext, AppError, CardRecord, Customer, CustomerId, StoredCard, StoredCardRecord,
+};
 use std::borrow::Cow;
 
 /// One card ready to serve.
 #[derive(Debug, Clone)]
 pub struct Card {
-    /// The customer.
-    pub customer: Customer,
+    /// The record the card is served from.
+    record: Record,
     /// The text when it is not the stored card's text as it is: a rendering (no client wrote a
     /// card), or the stored text with its media pieces put back. `None` serves the stored text
     /// without copying it.
@@ -24,30 +26,57 @@ pub struct Card {
     pub whole: bool,
 }
 
+/// Where a card comes from: a whole customer record (single-resource requests, which may go
+/// on to write it), or a card record from a listing or multiget, which holds only the stored
+/// card of a customer that has one.
+#[derive(Debug, Clone)]
+enum Record {
+    Customer(Box<Customer>),
+    Stored(StoredCardRecord),
+}
+
 impl Card {
     /// The card of a customer, without loading its media pieces.
     pub fn of(cx: &AppContext, customer: Customer) -> Card {
-        match &customer.card {
-            Some(stored) => {
-                let whole = stored.media.is_empty();
-                Card {
-                    customer,
+        Card::build(cx, Record::Customer(Box::new(customer)))
+    }
+
+    /// The card of a card record ([`portico_sdk::CustomerDirectory::list_cards`]), without
+    /// loading its media pieces.
+    pub fn of_record(cx: &AppContext, record: CardRecord) -> Card {
+        match record {
+            CardRecord::Unwritten(customer) => Card::build(cx, Record::Customer(customer)),
+            CardRecord::Stored(stored) => Card::build(cx, Record::Stored(stored)),
+        }
+    }
+
+    fn build(cx: &AppContext, record: Record) -> Card {
+        let unwritten = match &record {
+            Record::Customer(c) if c.card.is_none() => Some(c),
+            _ => None,
+        };
+        match unwritten {
+            None => {
+                let mut card = Card {
+                    record,
                     own_text: None,
                     own_etag: None,
-                    whole,
-                }
+                    whole: false,
+                };
+                card.whole = card.stored().is_none_or(|s| s.media.is_empty());
+                card
             }
-            None => {
-                let link = cx.links.customer_link(&cx.org, &customer);
+            Some(customer) => {
+                let link = cx.links.customer_link(&cx.org, customer);
                 let text = vcard::render(
-                    &customer,
+                    customer,
                     customer.id.as_str(),
                     link.as_deref(),
                     VCardVersion::V3,
                 );
                 let etag = vcard::etag(&text);
                 Card {
-                    customer,
+                    record,
                     own_text: Some(text),
                     own_etag: Some(etag),
                     whole: true,
@@ -56,19 +85,52 @@ impl Card {
         }
     }
 
+    /// The stored card, if a client wrote one.
+    fn stored(&self) -> Option<&StoredCard> {
+        match &self.record {
+            Record::Customer(c) => c.card.as_ref(),
+            Record::Stored(r) => Some(&r.card),
+        }
+    }
+
+    /// The whole customer record, for a card built by [`Card::of`] (a card record from a
+    /// listing holds only the card).
+    pub fn customer(&self) -> Option<&Customer> {
+        match &self.record {
+            Record::Customer(c) => Some(c),
+            Record::Stored(_) => None,
+        }
+    }
+
+    /// The customer's id.
+    pub fn id(&self) -> &CustomerId {
+        match &self.record {
+            Record::Customer(c) => &c.id,
+            Record::Stored(r) => &r.id,
+        }
+    }
+
+    /// The record's revision (for writes conditional on it).
+    pub fn revision(&self) -> u64 {
+        match &self.record {
+            Record::Customer(c) => c.revision,
+            Record::Stored(r) => r.revision,
+        }
+    }
+
     /// The card text as stored (or rendered as vCard 3.0); without its media pieces unless
     /// [`Card::whole`].
     pub fn text(&self) -> &str {
-        match (&self.own_text, &self.customer.card) {
+        match (&self.own_text, self.stored()) {
             (Some(text), _) => text,
             (None, Some(stored)) => &stored.text,
-            (None, None) => "", // not built: `of` renders every card without a stored one
+            (None, None) => "", // not built: `build` renders every card without a stored one
         }
     }
 
     /// Strong ETag of the whole card (the bytes the client wrote, or of the rendering).
     pub fn etag(&self) -> &str {
-        match (&self.own_etag, &self.customer.card) {
+        match (&self.own_etag, self.stored()) {
             (Some(etag), _) => etag,
             (None, Some(stored)) => &stored.etag,
             (None, None) => "",
@@ -80,11 +142,11 @@ impl Card {
         if self.whole {
             return Ok(());
         }
-        let Some(stored) = &self.customer.card else {
+        let Some(stored) = self.stored() else {
             self.whole = true;
             return Ok(());
         };
-        let pieces = media_pieces(cx, &self.customer.id, stored).await?;
+        let pieces = media_pieces(cx, self.id(), stored).await?;
         let text = vcard::media::reassemble(
             &stored.text,
             stored
@@ -101,7 +163,7 @@ impl Card {
 
     /// The length in bytes of the whole card (without loading its media pieces).
     pub fn full_len(&self) -> usize {
-        match &self.customer.card {
+        match self.stored() {
             Some(stored) if !self.whole => stored.full_len(),
             _ => self.text().len(),
         }
@@ -109,7 +171,10 @@ impl Card {
 
     /// The resource-name stem (href without `.vcf`).
     pub fn stem(&self) -> &str {
-        self.customer.resource_name()
+        match &self.record {
+            Record::Customer(c) => c.resource_name(),
+            Record::Stored(r) => &r.card.name,
+        }
     }
 
     /// The text in the requested version, with the ETag of exactly those bytes.
@@ -126,7 +191,11 @@ impl Card {
 
     /// `Last-Modified` / `getlastmodified` value (RFC 1123 date).
     pub fn last_modified(&self) -> String {
-        http_date(self.customer.updated_at.as_secs())
+        let at = match &self.record {
+            Record::Customer(c) => c.updated_at,
+            Record::Stored(r) => r.updated_at,
+        };
+        http_date(at.as_secs())
     }
 }
 

@@ -583,7 +583,11 @@ pub async fn delete(
     if evaluate(req, Some(group.etag()), false) != Preconditions::Pass {
         return Ok(precondition_failed());
     }
-    let record = &group.customer;
+    let Some(record) = group.customer() else {
+        return Err(AppError::internal(
+            "a group card was read without its record",
+        ));
+    };
     match cx.groups.delete(&record.id, Some(record.revision)).await {
         Ok(()) => {}
         Err(e) if e.kind == ErrorKind::NotFound => {

@@ -14,7 +14,7 @@ use crate::tree::Resource;
 use crate::vcard;
 use portico_sdk::bytes::Bytes;
 use portico_sdk::http::StatusCode;
-use portico_sdk::{async_trait, AppError, AppResponse, BodyStream, Customer};
+use portico_sdk::{async_trait, AppError, AppResponse, BodyStream, CardRecord};
 use std::collections::VecDeque;
 
 /// Customers read per store round trip.
@@ -66,7 +66,7 @@ pub struct Listing {
     emitted: usize,
     /// Records read from the store and not yet written (customers, or groups when
     /// `pending_groups`).
-    pending: VecDeque<Customer>,
+    pending: VecDeque<CardRecord>,
     /// Whether `pending` holds group records.
     pending_groups: bool,
     /// The store has no records after the last page read (of the kind being read).
@@ -225,11 +225,13 @@ impl Listing {
                 return Ok(true);
             }
             let (groups, records) = match &self.after {
-                None => (false, cx.customers.list(None, PAGE).await?),
+                None => (false, cx.customers.list_cards(None, PAGE).await?),
                 Some(ListingAfter::Customer(id)) => {
-                    (false, cx.customers.list(Some(id), PAGE).await?)
+                    (false, cx.customers.list_cards(Some(id), PAGE).await?)
                 }
-                Some(ListingAfter::Group(id)) => (true, cx.groups.list(id.as_ref(), PAGE).await?),
+                Some(ListingAfter::Group(id)) => {
+                    (true, cx.groups.list_cards(id.as_ref(), PAGE).await?)
+                }
             };
             self.exhausted = records.len() < PAGE;
             self.pending_groups = groups;
@@ -238,8 +240,8 @@ impl Listing {
         // Cards until the buffer holds a chunk or the page is used up (the next page is read on
         // the next call); with photos in the answer one chunk holds a few cards, not a page.
         while let Some(record) = self.pending.pop_front() {
-            let id = record.id.clone();
-            let mut card = Card::of(cx, record);
+            let id = record.id().clone();
+            let mut card = Card::of_record(cx, record);
             if let Step::Done = self.card(&env, w, &mut card).await? {
                 return Ok(true);
             }

@@ -155,7 +155,8 @@ impl Multiget {
             })
             .collect();
         let names: Vec<&str> = stems.iter().flatten().map(String::as_str).collect();
-        let customers = cx.customers.find_many_by_resource_name(&names).await?;
+        // Card records: a stored card is read without the customer's other fields.
+        let customers = cx.customers.find_cards_by_resource_name(&names).await?;
         let missing: Vec<&str> = names
             .iter()
             .zip(&customers)
@@ -165,14 +166,14 @@ impl Multiget {
         let groups = if missing.is_empty() {
             Vec::new()
         } else {
-            cx.groups.find_many_by_resource_name(&missing).await?
+            cx.groups.find_cards_by_resource_name(&missing).await?
         };
         let (mut customers, mut groups) = (customers.into_iter(), groups.into_iter());
         for (raw, stem) in batch.iter_mut().zip(&stems) {
             let found = match stem {
                 Some(_) => match customers.next().flatten() {
-                    Some(c) => Some(Card::of(cx, c)),
-                    None => groups.next().flatten().map(|g| Card::of(cx, g)),
+                    Some(c) => Some(Card::of_record(cx, c)),
+                    None => groups.next().flatten().map(|g| Card::of_record(cx, g)),
                 },
                 None => None,
             };

@@ -348,10 +348,7 @@ pub async fn delete(env: &Env<'_>, stem: &str, req: &AppRequest) -> Result<AppRe
             "precondition failed",
         ));
     }
-    match dir
-        .delete(&card.customer.id, Some(card.customer.revision))
-        .await
-    {
+    match dir.delete(card.id(), Some(card.revision())).await {
         Ok(()) => Ok(AppResponse::new(StatusCode::NO_CONTENT)),
         Err(e) if e.kind == ErrorKind::PreconditionFailed => Ok(respond::status(
             StatusCode::PRECONDITION_FAILED,

@@ -5,7 +5,7 @@
 
 use super::{ChangeLog, Outcome, Store};
 use portico_sdk::{
-    CardMedia, Customer, CustomerDraft, CustomerId, Installation, InstallationId,
+    CardMedia, CardRecord, Customer, CustomerDraft, CustomerId, Installation, InstallationId,
     InstallationStatus, OrgId, Organization, StoredCard, Timestamp,
 };
 
@@ -527,6 +527,30 @@ async fn uniqueness(store: &dyn Store, p: &str) {
         vec![None, None],
         "no cross-org batched reads"
     );
+    // The same lookups as card records: each what `CardRecord::from` makes of the customer
+    // (the stored card and identity for `c`, the whole record for `plain`).
+    let cards = store
+        .find_customer_cards_by_resource_names(&a.id, &names)
+        .await
+        .unwrap();
+    assert_eq!(
+        cards,
+        found
+            .iter()
+            .map(|f| f.clone().map(CardRecord::from))
+            .collect::<Vec<_>>(),
+        "card lookups answer as customer lookups do"
+    );
+    assert!(matches!(cards[0], Some(CardRecord::Stored(_))));
+    assert!(matches!(cards[2], Some(CardRecord::Unwritten(_))));
+    assert_eq!(
+        store
+            .find_customer_cards_by_resource_names(&b.id, &["apple-456", plain.id.as_str()])
+            .await
+            .unwrap(),
+        vec![None, None],
+        "no cross-org card lookups"
+    );
     store.delete_customer(&a.id, &c.id, None).await.unwrap();
     assert!(store
         .find_customer_by_resource_name(&a.id, "apple-456")
@@ -546,6 +570,9 @@ async fn paging(store: &dyn Store, p: &str) {
     for i in 0..25 {
         let mut d = draft(&format!("C{i}"));
         d.id = Some(CustomerId::parse(&format!("c{i:03}")).unwrap());
+        if i % 3 == 0 {
+            d.card = Some(card(&format!("card-{i}"), &format!("uid-{i}")));
+        }
         store.create_customer(&a.id, d, Timestamp(1)).await.unwrap();
     }
     let mut seen = Vec::new();
@@ -565,6 +592,43 @@ async fn paging(store: &dyn Store, p: &str) {
     let mut sorted = seen.clone();
     sorted.sort();
     assert_eq!(seen, sorted, "in id order");
+    // Card listings page the same way and hold what `CardRecord::from` makes of each customer.
+    let mut cursor: Option<CustomerId> = None;
+    let mut pages = 0;
+    for _ in 0..10 {
+        let cards = store
+            .list_customer_cards(&a.id, cursor.as_ref(), 7)
+            .await
+            .unwrap();
+        let customers = store
+            .list_customers(&a.id, cursor.as_ref(), 7)
+            .await
+            .unwrap();
+        assert_eq!(
+            cards,
+            customers
+                .into_iter()
+                .map(CardRecord::from)
+                .collect::<Vec<_>>(),
+            "a card page is the customer page's cards"
+        );
+        let Some(last) = cards.last() else {
+            break;
+        };
+        cursor = Some(last.id().clone());
+        pages += 1;
+    }
+    assert_eq!(pages, 4, "25 customers in pages of 7");
+    let b = org(&format!("{p}page-other"));
+    store.create_org(&b).await.unwrap();
+    assert!(
+        store
+            .list_customer_cards(&b.id, None, 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no cross-org card listings"
+    );
 }
 
 /// The raw change-log export and the imports `portico store copy` is built on: an organization

@@ -16,8 +16,8 @@
 use super::{collapse_changes, ChangeLog, Outcome, Store, StoreError};
 use async_trait::async_trait;
 use portico_sdk::{
-    CardMedia, Change, ChangeBatch, Customer, CustomerDraft, CustomerId, Installation,
-    InstallationId, OrgId, Organization, StoredCard, Timestamp,
+    CardMedia, CardRecord, Change, ChangeBatch, Customer, CustomerDraft, CustomerId, Installation,
+    InstallationId, OrgId, Organization, StoredCard, StoredCardRecord, Timestamp,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
@@ -95,15 +95,47 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(b).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-/// First byte of a framed customer record (a JSON record starts with `{`).
-const RECORD_FRAME: u8 = 0;
+/// First byte of a framed customer record (a JSON record starts with `{`): the card's head,
+/// then the customer's, then the card text (see [`enc_customer`]).
+const RECORD_FRAME: u8 = 1;
 
-/// The head of a framed customer record: every field of [`Customer`] but the card text, in a
-/// fixed order, as postcard (positional: a change of fields needs a new [`RECORD_FRAME`] value;
-/// [`enc_customer`] and [`dec_customer`] take `Customer` and `StoredCard` apart field by field
-/// and build them whole, so a field added to either fails to compile until it is handled here).
+/// First byte of the records of the first framing (one head of every field), still read.
+const RECORD_FRAME_ONE_HEAD: u8 = 0;
+
+/// The first head of a framed customer record: what serving the card needs (see
+/// [`dec_card_record`]). Heads are postcard, which is positional: a change of fields needs a
+/// new [`RECORD_FRAME`] value. [`enc_customer`] and [`dec_customer`] take `Customer` and
+/// `StoredCard` apart field by field and build them whole, so a field added to either fails to
+/// compile until it is handled here.
 #[derive(Serialize, serde::Deserialize)]
-struct Head {
+struct CardHead {
+    id: CustomerId,
+    card_name: String,
+    card_uid: String,
+    card_etag: String,
+    card_media: Vec<CardMedia>,
+    updated_at: Timestamp,
+    revision: u64,
+}
+
+/// The second head of a framed customer record: the customer's own fields.
+#[derive(Serialize, serde::Deserialize)]
+struct CustomerHead {
+    name: String,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    known_emails: Vec<String>,
+    known_phones: Vec<String>,
+    birthday: Option<String>,
+    note: Option<String>,
+    tags: Vec<String>,
+}
+
+/// The one head of a [`RECORD_FRAME_ONE_HEAD`] record.
+#[derive(Serialize, serde::Deserialize)]
+struct OneHead {
     id: CustomerId,
     name: String,
     given_name: Option<String>,
@@ -123,12 +155,13 @@ struct Head {
     revision: u64,
 }
 
-/// Encodes a customer record. A record with a card is framed: [`RECORD_FRAME`], the length of
-/// the [`Head`] as 4 little-endian bytes, the head, then the card text as it is. Card texts are
-/// the bulk of a record and full of CR LF, which JSON would escape on every write and unescape
-/// on every read; framed, a read copies them, and the head decodes at a fraction of JSON's
-/// cost. A record without a card is plain JSON, as every record was before framing (both forms
-/// are read).
+/// Encodes a customer record. A record with a card is framed: [`RECORD_FRAME`]; the
+/// [`CardHead`] and then the [`CustomerHead`], each after its length as 4 little-endian bytes;
+/// then the card text as it is. Card texts are the bulk of a record and full of CR LF, which
+/// JSON would escape on every write and unescape on every read; framed, a read copies them, the
+/// heads decode at a fraction of JSON's cost, and a read of the card alone (a CardDAV listing
+/// or multiget) skips the customer's head. A record without a card is plain JSON, as every
+/// record was before framing (every form is read).
 fn enc_customer(c: &Customer) -> Result<Vec<u8>, StoreError> {
     let Customer {
         id,
@@ -156,8 +189,16 @@ fn enc_customer(c: &Customer) -> Result<Vec<u8>, StoreError> {
     else {
         return enc(c);
     };
-    let head = Head {
+    let card_head = postcard_head(&CardHead {
         id: id.clone(),
+        card_name: card_name.clone(),
+        card_uid: card_uid.clone(),
+        card_etag: card_etag.clone(),
+        card_media: card_media.clone(),
+        updated_at: *updated_at,
+        revision: *revision,
+    })?;
+    let customer_head = postcard_head(&CustomerHead {
         name: name.clone(),
         given_name: given_name.clone(),
         family_name: family_name.clone(),
@@ -168,54 +209,168 @@ fn enc_customer(c: &Customer) -> Result<Vec<u8>, StoreError> {
         birthday: birthday.clone(),
         note: note.clone(),
         tags: tags.clone(),
-        card_name: card_name.clone(),
-        card_uid: card_uid.clone(),
-        card_etag: card_etag.clone(),
-        card_media: card_media.clone(),
-        updated_at: *updated_at,
-        revision: *revision,
-    };
-    let head = postcard::to_allocvec(&head).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let len = u32::try_from(head.len())
-        .map_err(|_| StoreError::Corrupt("customer record head over 4 GiB".into()))?;
-    let mut out = Vec::with_capacity(5 + head.len() + text.len());
+    })?;
+    let mut out = Vec::with_capacity(9 + card_head.len() + customer_head.len() + text.len());
     out.push(RECORD_FRAME);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&head);
+    for head in [&card_head, &customer_head] {
+        let len = u32::try_from(head.len())
+            .map_err(|_| StoreError::Corrupt("customer record head over 4 GiB".into()))?;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(head);
+    }
     out.extend_from_slice(text.as_bytes());
     Ok(out)
 }
 
-/// Decodes what [`enc_customer`] wrote, or a plain JSON record.
-fn dec_customer(b: &[u8]) -> Result<Customer, StoreError> {
-    let Some((&RECORD_FRAME, rest)) = b.split_first() else {
-        return dec(b);
-    };
-    let bad = || StoreError::Corrupt("framed customer record is cut short".into());
-    let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
-    let len = usize::try_from(u32::from_le_bytes(*len)).map_err(|_| bad())?;
-    let (head, text) = rest.split_at_checked(len).ok_or_else(bad)?;
-    let (head, unread) = postcard::take_from_bytes::<Head>(head)
+fn postcard_head<T: Serialize>(head: &T) -> Result<Vec<u8>, StoreError> {
+    postcard::to_allocvec(head).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn cut_short() -> StoreError {
+    StoreError::Corrupt("framed customer record is cut short".into())
+}
+
+/// Splits a length-prefixed head off the front of `b`.
+fn take_head(b: &[u8]) -> Result<(&[u8], &[u8]), StoreError> {
+    let (len, rest) = b.split_first_chunk::<4>().ok_or_else(cut_short)?;
+    let len = usize::try_from(u32::from_le_bytes(*len)).map_err(|_| cut_short())?;
+    rest.split_at_checked(len).ok_or_else(cut_short)
+}
+
+/// Decodes a head that must fill `b` exactly.
+fn dec_head<T: DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
+    let (head, unread) = postcard::take_from_bytes::<T>(b)
         .map_err(|e| StoreError::Corrupt(format!("customer record head: {e}")))?;
     if !unread.is_empty() {
         return Err(StoreError::Corrupt(
             "customer record head has trailing bytes".into(),
         ));
     }
+    Ok(head)
+}
+
+/// The card text of a framed record, checked as UTF-8.
+fn card_text(b: &[u8]) -> Result<String, StoreError> {
     // simdutf8 checks a card of a kilobyte several times faster than `str::from_utf8`; on
     // failure the standard check says where.
-    let text = match simdutf8::basic::from_utf8(text) {
-        Ok(t) => t.to_owned(),
+    match simdutf8::basic::from_utf8(b) {
+        Ok(t) => Ok(t.to_owned()),
         Err(_) => {
-            let e = std::str::from_utf8(text).err();
-            return Err(StoreError::Corrupt(format!(
+            let e = std::str::from_utf8(b).err();
+            Err(StoreError::Corrupt(format!(
                 "card text is not UTF-8: {}",
                 e.map_or_else(|| "invalid".to_owned(), |e| e.to_string())
-            )));
+            )))
         }
-    };
-    let Head {
+    }
+}
+
+/// A [`RECORD_FRAME`] record's card head, the bytes of its customer head, and its card text.
+fn split_framed(rest: &[u8]) -> Result<(CardHead, &[u8], String), StoreError> {
+    let (card_head, rest) = take_head(rest)?;
+    let (customer_head, text) = take_head(rest)?;
+    Ok((dec_head(card_head)?, customer_head, card_text(text)?))
+}
+
+/// Decodes what [`enc_customer`] wrote, a [`RECORD_FRAME_ONE_HEAD`] record or a plain JSON
+/// record.
+fn dec_customer(b: &[u8]) -> Result<Customer, StoreError> {
+    match b.split_first() {
+        Some((&RECORD_FRAME, rest)) => {
+            let (card, customer, text) = split_framed(rest)?;
+            Ok(whole_customer(card, dec_head(customer)?, text))
+        }
+        Some((&RECORD_FRAME_ONE_HEAD, rest)) => {
+            let (head, text) = take_head(rest)?;
+            let OneHead {
+                id,
+                name,
+                given_name,
+                family_name,
+                email,
+                phone,
+                known_emails,
+                known_phones,
+                birthday,
+                note,
+                tags,
+                card_name,
+                card_uid,
+                card_etag,
+                card_media,
+                updated_at,
+                revision,
+            } = dec_head(head)?;
+            let card = CardHead {
+                id,
+                card_name,
+                card_uid,
+                card_etag,
+                card_media,
+                updated_at,
+                revision,
+            };
+            let customer = CustomerHead {
+                name,
+                given_name,
+                family_name,
+                email,
+                phone,
+                known_emails,
+                known_phones,
+                birthday,
+                note,
+                tags,
+            };
+            Ok(whole_customer(card, customer, card_text(text)?))
+        }
+        _ => dec(b),
+    }
+}
+
+/// A record as a card listing reads it ([`Store::list_customer_cards`]): of a
+/// [`RECORD_FRAME`] record only the card head and text are decoded.
+fn dec_card_record(b: &[u8]) -> Result<CardRecord, StoreError> {
+    match b.split_first() {
+        Some((&RECORD_FRAME, rest)) => {
+            let (head, _, text) = split_framed(rest)?;
+            let CardHead {
+                id,
+                card_name,
+                card_uid,
+                card_etag,
+                card_media,
+                updated_at,
+                revision,
+            } = head;
+            Ok(CardRecord::Stored(StoredCardRecord {
+                id,
+                card: StoredCard {
+                    name: card_name,
+                    uid: card_uid,
+                    text,
+                    etag: card_etag,
+                    media: card_media,
+                },
+                updated_at,
+                revision,
+            }))
+        }
+        _ => dec_customer(b).map(CardRecord::from),
+    }
+}
+
+fn whole_customer(card: CardHead, customer: CustomerHead, text: String) -> Customer {
+    let CardHead {
         id,
+        card_name,
+        card_uid,
+        card_etag,
+        card_media,
+        updated_at,
+        revision,
+    } = card;
+    let CustomerHead {
         name,
         given_name,
         family_name,
@@ -226,14 +381,8 @@ fn dec_customer(b: &[u8]) -> Result<Customer, StoreError> {
         birthday,
         note,
         tags,
-        card_name,
-        card_uid,
-        card_etag,
-        card_media,
-        updated_at,
-        revision,
-    } = head;
-    Ok(Customer {
+    } = customer;
+    Customer {
         id,
         name,
         given_name,
@@ -254,7 +403,7 @@ fn dec_customer(b: &[u8]) -> Result<Customer, StoreError> {
         }),
         updated_at,
         revision,
-    })
+    }
 }
 
 fn get_customer_in(
@@ -265,6 +414,55 @@ fn get_customer_in(
         Some(v) => Ok(Some(dec_customer(v.value())?)),
         None => Ok(None),
     }
+}
+
+/// Up to `limit` customer records of `org` after `after`, in key (id) order, each decoded by
+/// `dec`.
+fn list_records<T>(
+    tx: &redb::ReadTransaction,
+    org: &OrgId,
+    after: Option<&CustomerId>,
+    limit: usize,
+    dec: fn(&[u8]) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let t = tx.open_table(CUSTOMERS).map_err(be)?;
+    let (lo, hi) = org_range(org);
+    let start = match after {
+        // The smallest key greater than the cursor's: the cursor key plus a NUL.
+        Some(a) => format!("{}\u{0}", key(org, a.as_str())),
+        None => lo,
+    };
+    let mut out = Vec::with_capacity(limit.min(1024));
+    for row in t
+        .range(start.as_str()..hi.as_str())
+        .map_err(be)?
+        .take(limit)
+    {
+        let (_, v) = row.map_err(be)?;
+        out.push(dec(v.value())?);
+    }
+    Ok(out)
+}
+
+/// The customer record of `org` holding each resource name, decoded by `dec`. One opening of
+/// each table for the whole batch: a multiget of 100 cards paid for 200 table openings before.
+fn find_by_names<T>(
+    tx: &redb::ReadTransaction,
+    org: &OrgId,
+    names: &[&str],
+    dec: fn(&[u8]) -> Result<T, StoreError>,
+) -> Result<Vec<Option<T>>, StoreError> {
+    let by_name = tx.open_table(NAMES).map_err(be)?;
+    let customers = tx.open_table(CUSTOMERS).map_err(be)?;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let record = match get_str(&by_name, &key(org, name))? {
+            Some(id) => customers.get(key(org, &id).as_str()).map_err(be)?,
+            None => None,
+        };
+        out.push(record.map(|v| dec(v.value())).transpose()?);
+    }
+    Ok(out)
 }
 
 /// The redb-backed store.
@@ -799,18 +997,15 @@ impl Store for EmbeddedStore {
     ) -> Result<Vec<Option<Customer>>, StoreError> {
         // One read transaction and one opening of each table for the whole batch: a multiget
         // of 100 cards paid for 200 table openings before.
-        self.read(|tx| {
-            let by_name = tx.open_table(NAMES).map_err(be)?;
-            let customers = tx.open_table(CUSTOMERS).map_err(be)?;
-            let mut out = Vec::with_capacity(names.len());
-            for name in names {
-                out.push(match get_str(&by_name, &key(org, name))? {
-                    Some(id) => get_customer_in(&customers, &key(org, &id))?,
-                    None => None,
-                });
-            }
-            Ok(out)
-        })
+        self.read(|tx| find_by_names(tx, org, names, dec_customer))
+    }
+
+    async fn find_customer_cards_by_resource_names(
+        &self,
+        org: &OrgId,
+        names: &[&str],
+    ) -> Result<Vec<Option<CardRecord>>, StoreError> {
+        self.read(|tx| find_by_names(tx, org, names, dec_card_record))
     }
 
     async fn find_customer_by_card_uid(
@@ -832,25 +1027,16 @@ impl Store for EmbeddedStore {
         after: Option<&CustomerId>,
         limit: usize,
     ) -> Result<Vec<Customer>, StoreError> {
-        self.read(|tx| {
-            let t = tx.open_table(CUSTOMERS).map_err(be)?;
-            let (lo, hi) = org_range(org);
-            let start = match after {
-                // The smallest key greater than the cursor's: the cursor key plus a NUL.
-                Some(a) => format!("{}\u{0}", key(org, a.as_str())),
-                None => lo,
-            };
-            let mut out = Vec::with_capacity(limit.min(1024));
-            for row in t
-                .range(start.as_str()..hi.as_str())
-                .map_err(be)?
-                .take(limit)
-            {
-                let (_, v) = row.map_err(be)?;
-                out.push(dec_customer(v.value())?);
-            }
-            Ok(out)
-        })
+        self.read(|tx| list_records(tx, org, after, limit, dec_customer))
+    }
+
+    async fn list_customer_cards(
+        &self,
+        org: &OrgId,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CardRecord>, StoreError> {
+        self.read(|tx| list_records(tx, org, after, limit, dec_card_record))
     }
 
     async fn count_customers(&self, org: &OrgId) -> Result<u64, StoreError> {
@@ -1289,6 +1475,36 @@ mod tests {
         .into_customer(CustomerId::parse("c1").unwrap(), 3, Timestamp(7))
     }
 
+    /// A record as the first framing wrote it: one postcard head of every field.
+    fn enc_one_head(c: &Customer) -> Vec<u8> {
+        let card = c.card.clone().unwrap();
+        let head = postcard::to_allocvec(&OneHead {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            given_name: c.given_name.clone(),
+            family_name: c.family_name.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+            known_emails: c.known_emails.clone(),
+            known_phones: c.known_phones.clone(),
+            birthday: c.birthday.clone(),
+            note: c.note.clone(),
+            tags: c.tags.clone(),
+            card_name: card.name,
+            card_uid: card.uid,
+            card_etag: card.etag,
+            card_media: card.media,
+            updated_at: c.updated_at,
+            revision: c.revision,
+        })
+        .unwrap();
+        let mut out = vec![RECORD_FRAME_ONE_HEAD];
+        out.extend_from_slice(&u32::try_from(head.len()).unwrap().to_le_bytes());
+        out.extend_from_slice(&head);
+        out.extend_from_slice(card.text.as_bytes());
+        out
+    }
+
     #[test]
     fn customer_records_are_framed_and_read_back_whole() {
         let text =
@@ -1299,7 +1515,9 @@ mod tests {
         // The card text is stored as it is, not JSON-escaped.
         assert!(b.ends_with(text.as_bytes()));
         assert_eq!(dec_customer(&b).unwrap(), c);
-        // A record without a card stays plain JSON.
+        // Read as a card record, the same card and identity (the customer head is skipped).
+        assert_eq!(dec_card_record(&b).unwrap(), CardRecord::from(c.clone()));
+        // A record without a card stays plain JSON, and is the whole customer as a card record.
         let plain = Customer {
             card: None,
             ..c.clone()
@@ -1307,41 +1525,74 @@ mod tests {
         let b = enc_customer(&plain).unwrap();
         assert_eq!(b[0], b'{');
         assert_eq!(dec_customer(&b).unwrap(), plain);
-        // Records written before framing (JSON with the card inside) read as before.
-        assert_eq!(dec_customer(&serde_json::to_vec(&c).unwrap()).unwrap(), c);
+        assert_eq!(
+            dec_card_record(&b).unwrap(),
+            CardRecord::Unwritten(Box::new(plain.clone()))
+        );
+        // Records written before framing (JSON with the card inside) and by the first framing
+        // (one head) read as before.
+        for old in [serde_json::to_vec(&c).unwrap(), enc_one_head(&c)] {
+            assert_eq!(dec_customer(&old).unwrap(), c);
+            assert_eq!(dec_card_record(&old).unwrap(), CardRecord::from(c.clone()));
+        }
     }
 
     #[test]
     fn damaged_framed_records_are_corrupt_not_a_panic() {
-        let b = enc_customer(&carded("BEGIN:VCARD\r\nEND:VCARD\r\n")).unwrap();
-        for cut in 1..b.len() - 24 {
-            // Every cut inside the header or the JSON head is refused; cuts inside the card text
-            // would be a shorter valid text, which the card's ETag (checked by the app) tells.
-            assert!(
-                matches!(dec_customer(&b[..cut]), Err(StoreError::Corrupt(_))),
-                "cut at {cut}"
-            );
+        let whole = carded("BEGIN:VCARD\r\nEND:VCARD\r\n");
+        for b in [enc_customer(&whole).unwrap(), enc_one_head(&whole)] {
+            for cut in 1..b.len() - 24 {
+                // Every cut inside the headers or heads is refused; cuts inside the card text
+                // would be a shorter valid text, which the card's ETag (checked by the app)
+                // tells.
+                assert!(
+                    matches!(dec_customer(&b[..cut]), Err(StoreError::Corrupt(_))),
+                    "cut at {cut} of frame {}",
+                    b[0]
+                );
+                assert!(
+                    matches!(dec_card_record(&b[..cut]), Err(StoreError::Corrupt(_))),
+                    "card record cut at {cut} of frame {}",
+                    b[0]
+                );
+            }
+            let mut bad_utf8 = b.clone();
+            bad_utf8.push(0xff);
+            assert!(matches!(
+                dec_customer(&bad_utf8),
+                Err(StoreError::Corrupt(_))
+            ));
+            assert!(matches!(
+                dec_card_record(&bad_utf8),
+                Err(StoreError::Corrupt(_))
+            ));
+            let mut huge_len = b.clone();
+            huge_len[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+            assert!(matches!(
+                dec_customer(&huge_len),
+                Err(StoreError::Corrupt(_))
+            ));
+            // A head of the right length that is not a head.
+            let head_len = usize::try_from(u32::from_le_bytes([b[1], b[2], b[3], b[4]])).unwrap();
+            let mut garbage = b;
+            garbage[5..5 + head_len].fill(0xff);
+            assert!(matches!(
+                dec_customer(&garbage),
+                Err(StoreError::Corrupt(_))
+            ));
+            assert!(matches!(
+                dec_card_record(&garbage),
+                Err(StoreError::Corrupt(_))
+            ));
         }
-        let mut bad_utf8 = b.clone();
-        bad_utf8.push(0xff);
-        assert!(matches!(
-            dec_customer(&bad_utf8),
-            Err(StoreError::Corrupt(_))
-        ));
-        let mut huge_len = b.clone();
-        huge_len[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(
-            dec_customer(&huge_len),
-            Err(StoreError::Corrupt(_))
-        ));
-        // A head of the right length that is not a head.
-        let head_len = usize::try_from(u32::from_le_bytes([b[1], b[2], b[3], b[4]])).unwrap();
-        let mut garbage = b;
-        garbage[5..5 + head_len].fill(0xff);
-        assert!(matches!(
-            dec_customer(&garbage),
-            Err(StoreError::Corrupt(_))
-        ));
+        // The customer head of a framed record is checked by every read of the whole customer.
+        let mut b = enc_customer(&whole).unwrap();
+        let card_len = usize::try_from(u32::from_le_bytes([b[1], b[2], b[3], b[4]])).unwrap();
+        let at = 5 + card_len;
+        let customer_len =
+            usize::try_from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])).unwrap();
+        b[at + 4..at + 4 + customer_len].fill(0xff);
+        assert!(matches!(dec_customer(&b), Err(StoreError::Corrupt(_))));
     }
 
     #[tokio::test]
@@ -1381,6 +1632,17 @@ mod tests {
         assert_eq!(
             store.list_customers(&org.id, None, 10).await.unwrap(),
             vec![old.clone()]
+        );
+        assert_eq!(
+            store.list_customer_cards(&org.id, None, 10).await.unwrap(),
+            vec![CardRecord::from(old.clone())]
+        );
+        assert_eq!(
+            store
+                .find_customer_cards_by_resource_names(&org.id, &["zoe", "none"])
+                .await
+                .unwrap(),
+            vec![Some(CardRecord::from(old.clone())), None]
         );
         let draft = CustomerDraft {
             name: "New".into(),

@@ -4,8 +4,8 @@ use super::{ChangeLog, Outcome, Store, StoreError};
 use crate::operations::Metrics;
 use async_trait::async_trait;
 use portico_sdk::{
-    ChangeBatch, Customer, CustomerDraft, CustomerId, Installation, InstallationId, OrgId,
-    Organization, Timestamp,
+    CardRecord, ChangeBatch, Customer, CustomerDraft, CustomerId, Installation, InstallationId,
+    OrgId, Organization, Timestamp,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -154,6 +154,31 @@ impl Store for MeteredStore {
         let t = Instant::now();
         let r = self.inner.list_customers(org, after, limit).await;
         self.metrics.store_op("list_customers", t.elapsed());
+        r
+    }
+    async fn list_customer_cards(
+        &self,
+        org: &OrgId,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CardRecord>, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.list_customer_cards(org, after, limit).await;
+        self.metrics.store_op("list_customer_cards", t.elapsed());
+        r
+    }
+    async fn find_customer_cards_by_resource_names(
+        &self,
+        org: &OrgId,
+        names: &[&str],
+    ) -> Result<Vec<Option<CardRecord>>, StoreError> {
+        let t = Instant::now();
+        let r = self
+            .inner
+            .find_customer_cards_by_resource_names(org, names)
+            .await;
+        self.metrics
+            .store_op("find_customer_cards_by_resource_names", t.elapsed());
         r
     }
     async fn count_customers(&self, org: &OrgId) -> Result<u64, StoreError> {

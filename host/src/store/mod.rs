@@ -9,8 +9,8 @@ pub mod mongo;
 
 use async_trait::async_trait;
 use portico_sdk::{
-    ChangeBatch, Customer, CustomerDraft, CustomerId, Installation, InstallationId, OrgId,
-    Organization, Timestamp,
+    CardRecord, ChangeBatch, Customer, CustomerDraft, CustomerId, Installation, InstallationId,
+    OrgId, Organization, Timestamp,
 };
 
 /// An infrastructure failure: the store could not answer.
@@ -138,6 +138,35 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&CustomerId>,
         limit: usize,
     ) -> Result<Vec<Customer>, StoreError>;
+    /// [`Store::list_customers`] as card records ([`CardRecord::from`] of each). The embedded
+    /// store decodes only the card of a record that has one; the default converts.
+    async fn list_customer_cards(
+        &self,
+        org: &OrgId,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CardRecord>, StoreError> {
+        Ok(self
+            .list_customers(org, after, limit)
+            .await?
+            .into_iter()
+            .map(CardRecord::from)
+            .collect())
+    }
+    /// [`Store::find_customers_by_resource_names`] as card records (see
+    /// [`Store::list_customer_cards`]).
+    async fn find_customer_cards_by_resource_names(
+        &self,
+        org: &OrgId,
+        names: &[&str],
+    ) -> Result<Vec<Option<CardRecord>>, StoreError> {
+        Ok(self
+            .find_customers_by_resource_names(org, names)
+            .await?
+            .into_iter()
+            .map(|c| c.map(CardRecord::from))
+            .collect())
+    }
     /// Number of customers.
     async fn count_customers(&self, org: &OrgId) -> Result<u64, StoreError>;
     /// Creates a customer and its change-log entry atomically.

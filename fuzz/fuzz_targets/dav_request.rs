@@ -6,13 +6,15 @@
 //! most `XmlLimits::DEFAULT.max_depth` deep; what PROPPATCH keeps of a property
 //! (`element_xml`, `value_xml`) is well-formed on its own and names the same property with
 //! the same text; a multistatus answer built from the parsed names and values is well-formed;
-//! multiget hrefs resolve inside the installation or not at all; query filters evaluate.
+//! multiget hrefs resolve inside the installation or not at all; query filters evaluate; a
+//! REPORT parses to the same request (or error) with and without the direct multiget reader.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use portico_carddav::dav::xml::{element_name, text_content};
 use portico_carddav::dav::{
-    normalize_href, parse_propfind, parse_proppatch, parse_report, parse_xml, propstats_for,
+    normalize_href, parse_propfind, parse_proppatch, parse_report, parse_report_tree, parse_xml,
+    propstats_for,
     DavError, FilterProperty, FilterSubject, MultistatusWriter, PropOp, PropRequest, PropValue,
     Propstat, ReportRequest, XmlLimits,
 };
@@ -127,7 +129,14 @@ fn check_propfind(body: &[u8]) {
 }
 
 fn check_report(body: &[u8]) {
-    match parse_report(body) {
+    let parsed = parse_report(body);
+    assert_eq!(
+        parsed,
+        parse_report_tree(body),
+        "{:?}",
+        String::from_utf8_lossy(body)
+    );
+    match parsed {
         Ok(ReportRequest::Multiget(m)) => {
             for href in &m.hrefs {
                 if let Some(rel) = normalize_href(href, BASE) {

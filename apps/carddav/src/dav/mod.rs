@@ -48,6 +48,7 @@ mod multistatus;
 mod names;
 mod precondition;
 mod request;
+mod simple_multiget;
 pub mod xml;
 
 #[cfg(test)]
@@ -63,8 +64,8 @@ pub use multistatus::{propstats_for, status_line, MultistatusWriter, PropValue, 
 pub use names::{KnownProp, PropName, NS_CALENDARSERVER, NS_CARDDAV, NS_DAV, ROOT_NAMESPACE_DECLS};
 pub use precondition::{error_body, error_body_with, Precondition};
 pub use request::{
-    parse_propfind, parse_proppatch, parse_report, AddressDataRequest, Depth, MultigetRequest,
-    PropOp, PropRequest, PropfindRequest, ProppatchRequest, QueryRequest, ReportRequest, SyncLevel,
-    SyncRequest,
+    parse_propfind, parse_proppatch, parse_report, parse_report_tree, AddressDataRequest, Depth,
+    MultigetRequest, PropOp, PropRequest, PropfindRequest, ProppatchRequest, QueryRequest,
+    ReportRequest, SyncLevel, SyncRequest,
 };
 pub use xml::{parse_xml, parse_xml_with, XmlLimits};

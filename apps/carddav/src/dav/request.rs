@@ -12,7 +12,7 @@ use super::filter::{Collation, Filter, FilterTest, MatchType, ParamFilter, PropF
 use super::names::{PropName, NS_CARDDAV, NS_DAV};
 use super::xml::{
     child_elements, element_name, element_xml, find_child, inner_xml, is_element, parse_xml,
-    text_content,
+    text_content, XmlLimits,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -324,6 +324,17 @@ pub struct SyncRequest {
 /// [`DavError::UnsupportedAddressData`] for what RFC 6352 §8.6/§8.7 name preconditions for;
 /// [`DavError::Invalid`] / [`DavError::Malformed`] (400) for the rest.
 pub fn parse_report(body: &[u8]) -> Result<ReportRequest, DavError> {
+    // The multiget bodies clients send in every sync batch are read directly; any other body,
+    // and every error, comes from the full parser (see `simple_multiget`).
+    if let Some(multiget) = super::simple_multiget::parse(body, &XmlLimits::DEFAULT) {
+        return Ok(ReportRequest::Multiget(multiget));
+    }
+    parse_report_tree(body)
+}
+
+/// [`parse_report`] through the document tree only, never the direct multiget reader: the
+/// reference the direct reader is tested (and fuzzed) against.
+pub fn parse_report_tree(body: &[u8]) -> Result<ReportRequest, DavError> {
     let doc = parse_xml(body)?;
     let root = doc.root_element();
     let name = element_name(root);

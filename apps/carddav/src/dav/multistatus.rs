@@ -124,6 +124,10 @@ where
 pub struct MultistatusWriter {
     buf: String,
     sync_token: Option<String>,
+    /// The collection part (up to the last `/`) of the last response href, and that part as
+    /// written: the members of a listing or multiget share it, so it is encoded and escaped
+    /// once, not once per card.
+    href_dir: (String, String),
 }
 
 impl MultistatusWriter {
@@ -136,6 +140,7 @@ impl MultistatusWriter {
         MultistatusWriter {
             buf,
             sync_token: None,
+            href_dir: (String::new(), String::new()),
         }
     }
 
@@ -222,7 +227,20 @@ impl MultistatusWriter {
     }
 
     fn href(&mut self, href: &str) {
-        write_href(href, &mut self.buf);
+        // Percent-encoding and escaping go byte by byte (an encoded href is ASCII), so the
+        // parts can be written apart.
+        let (dir, name) =
+            href.split_at(memchr::memrchr(b'/', href.as_bytes()).map_or(0, |i| i + 1));
+        if dir != self.href_dir.0 {
+            self.href_dir.0.clear();
+            self.href_dir.0.push_str(dir);
+            self.href_dir.1.clear();
+            escape_text(&encode_href(dir), &mut self.href_dir.1);
+        }
+        self.buf.push_str("<d:href>");
+        self.buf.push_str(&self.href_dir.1);
+        escape_text(&encode_href(name), &mut self.buf);
+        self.buf.push_str("</d:href>");
     }
 
     fn status(&mut self, status: StatusCode) {
@@ -336,6 +354,36 @@ mod tests {
     use crate::dav::names::{NS_CALENDARSERVER, NS_CARDDAV, NS_DAV};
 
     const HEAD: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<d:multistatus xmlns:d=\"DAV:\" xmlns:card=\"urn:ietf:params:xml:ns:carddav\" xmlns:cs=\"http://calendarserver.org/ns/\">";
+
+    #[test]
+    fn hrefs_written_in_parts_are_each_href_written_whole() {
+        // Shared, changing and missing collection parts; characters to encode and to escape on
+        // both sides of the last `/`.
+        let hrefs = [
+            "/dav/a b/c&d.vcf",
+            "/dav/a b/\u{e9}t\u{e9}.vcf",
+            "/dav/a b/",
+            "/dav/x&y/1.vcf",
+            "/dav/a b/c&d.vcf",
+            "no-slash <here>",
+            "/",
+            "",
+        ];
+        let mut w = MultistatusWriter::begin();
+        for h in hrefs {
+            w.response_status(h, StatusCode::NOT_FOUND);
+        }
+        let doc = String::from_utf8(w.finish()).unwrap();
+        let mut expected = String::new();
+        for h in hrefs {
+            expected.push_str("<d:response>");
+            write_href(h, &mut expected);
+            expected.push_str("<d:status>HTTP/1.1 404 Not Found</d:status></d:response>");
+        }
+        assert!(doc.contains(&expected), "{doc}");
+        assert!(doc.contains("<d:href>/dav/a%20b/c&amp;d.vcf</d:href>"));
+        assert!(doc.contains("<d:href>/dav/a%20b/%C3%A9t%C3%A9.vcf</d:href>"));
+    }
 
     fn text(w: MultistatusWriter) -> String {
         String::from_utf8(w.finish()).expect("utf-8")

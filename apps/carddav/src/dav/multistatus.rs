@@ -86,7 +86,8 @@ pub fn propstats_for<F>(requested: &[PropName], mut lookup: F) -> Vec<Propstat>
 where
     F: FnMut(&PropName) -> Option<PropValue>,
 {
-    let mut found = Vec::new();
+    // Sized for the common answer, where every requested property is found.
+    let mut found = Vec::with_capacity(requested.len());
     let mut missing = Vec::new();
     for name in requested {
         match lookup(name) {

@@ -421,4 +421,56 @@ mod tests {
         assert!(limited.truncated);
         assert_eq!(limited.changes.len(), 1);
     }
+
+    #[tokio::test]
+    async fn card_reads_default_to_the_customer_reads() {
+        let d = MemoryDirectory::new();
+        let plain = d.create(draft("Plain")).await.unwrap();
+        let carded = d
+            .create(CustomerDraft {
+                card: Some(crate::StoredCard {
+                    name: "phone-1".into(),
+                    uid: "uid-1".into(),
+                    text: "BEGIN:VCARD\r\nEND:VCARD\r\n".into(),
+                    etag: "\"e\"".into(),
+                    media: Vec::new(),
+                }),
+                ..draft("Carded")
+            })
+            .await
+            .unwrap();
+        let cards = d.list_cards(None, 10).await.unwrap();
+        let customers = d.list(None, 10).await.unwrap();
+        assert_eq!(
+            cards,
+            customers
+                .into_iter()
+                .map(crate::CardRecord::from)
+                .collect::<Vec<_>>()
+        );
+        let found = d
+            .find_cards_by_resource_name(&["phone-1", plain.id.as_str(), "nobody"])
+            .await
+            .unwrap();
+        let Some(crate::CardRecord::Stored(stored)) = &found[0] else {
+            panic!("a stored card: {found:?}");
+        };
+        assert_eq!(
+            (&stored.id, stored.revision, stored.updated_at),
+            (&carded.id, carded.revision, carded.updated_at)
+        );
+        assert_eq!(Some(&stored.card), carded.card.as_ref());
+        assert!(matches!(&found[1], Some(crate::CardRecord::Unwritten(c)) if **c == plain));
+        assert!(found[2].is_none());
+        // The accessors read the same either way.
+        let (s, u) = (found[0].clone().unwrap(), found[1].clone().unwrap());
+        assert_eq!((s.id(), s.resource_name()), (&carded.id, "phone-1"));
+        assert_eq!((u.id(), u.resource_name()), (&plain.id, plain.id.as_str()));
+        assert_eq!(s.card(), carded.card.as_ref());
+        assert!(u.card().is_none());
+        assert_eq!(
+            (u.revision(), u.updated_at()),
+            (plain.revision, plain.updated_at)
+        );
+    }
 }
